@@ -1,0 +1,100 @@
+/*
+ * Configuration: the settings pingpongd runs with, their built-in defaults,
+ * and the loader that turns an ini file into them.
+ *
+ * The loader is pure apart from reading the one file: it validates every
+ * value, and on error leaves a one-line message naming the file, the line,
+ * the key and the reason.
+ */
+#ifndef PINGPONGD_CONFIG_H
+#define PINGPONGD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONFIG_LISTEN_MAX 16            /* listen lines in one file */
+#define CONFIG_ADDR_TEXT 56             /* "[v6 address]:port" plus NUL */
+#define CONFIG_ERROR_MAX 512            /* bytes of an error message */
+
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:6567"
+#define CONFIG_DEFAULT_BACKLOG 511
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 10000
+#define CONFIG_DEFAULT_MAX_LINE (64u * 1024)        /* bytes */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_MS (300u * 1000)
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS (10u * 1000)
+
+/* Ranges every value is checked against (inclusive). */
+#define CONFIG_BACKLOG_MIN 1
+#define CONFIG_BACKLOG_MAX 65535
+#define CONFIG_MAX_CONNECTIONS_MIN 1
+#define CONFIG_MAX_CONNECTIONS_MAX 1000000
+#define CONFIG_MAX_LINE_MIN 1
+#define CONFIG_MAX_LINE_MAX (64u * 1024 * 1024)     /* bytes */
+#define CONFIG_IDLE_TIMEOUT_MAX_MS (7u * 24 * 3600 * 1000)
+#define CONFIG_SHUTDOWN_TIMEOUT_MAX_MS (3600u * 1000)
+
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+/* Outcome of config_load(); the values are the sysexits(3) exit statuses. */
+enum config_status {
+	CONFIG_OK = 0,
+	CONFIG_UNREADABLE = 66,         /* EX_NOINPUT: missing, unreadable, a directory */
+	CONFIG_INVALID = 78,            /* EX_CONFIG: a bad line, key or value */
+};
+
+/* One listen line: what the operator wrote and the address it names. */
+struct config_listen {
+	char text[CONFIG_ADDR_TEXT];    /* normalised "127.0.0.1:6567" / "[::1]:6567" */
+	struct sockaddr_storage addr;   /* numeric address and port, port 0 = any */
+	socklen_t addrlen;              /* bytes of addr in use */
+};
+
+struct config {
+	struct config_listen listen[CONFIG_LISTEN_MAX]; /* [server] listen, in file order */
+	unsigned nlisten;               /* entries of listen in use, >= 1 */
+	int backlog;                    /* [server] backlog: listen(2) queue length */
+	uint32_t max_connections;       /* [server] max_connections: open connections at once */
+	uint32_t max_line;              /* [connection] max_line: bytes held before a fragment */
+	uint32_t idle_timeout_ms;       /* [connection] idle_timeout: 0 = never */
+	enum log_level log_level;       /* [daemon] log_level */
+	uint32_t shutdown_timeout_ms;   /* [daemon] shutdown_timeout: drain time on SIGTERM */
+};
+
+/* Fill cfg with the built-in defaults (the values in conf/pingpongd.ini). */
+void config_defaults(struct config *cfg);
+
+/*
+ * Read the ini file at path into cfg, starting from the defaults.  A file
+ * with no listen line keeps the default listen address.  On error cfg is
+ * left unspecified and err holds "PATH:LINE: [section] key: reason" (or
+ * "PATH: reason" when the file itself is at fault).
+ */
+enum config_status config_load(const char *path, struct config *cfg,
+    char *err, size_t errlen);
+
+/*
+ * Parse "IPv4:PORT" or "[IPv6]:PORT" into out.  Returns 0, or -1 with a
+ * reason in err.  Exposed for the listener code and the tests.
+ */
+int config_parse_listen(const char *text, struct config_listen *out,
+    char *err, size_t errlen);
+
+/*
+ * Write every setting of cfg into buf as "section.key = value" lines, in the
+ * order of the keys, in one canonical form (sizes in bytes, durations in
+ * "ms").  Returns the length of the whole text, as snprintf does, even when
+ * len was too small for it; buf is always NUL-terminated when len > 0.
+ */
+int config_format(const struct config *cfg, char *buf, size_t len);
+
+/* Name of a log level as written in the file ("warning"), and back. */
+const char *config_log_level_name(enum log_level level);
+int config_log_level_parse(const char *name, enum log_level *out);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * The connection state machine: Reading -> Writing -> Reading ..., Closed.
+ *
+ * It is pure: it is told which bytes arrived and how many bytes the kernel
+ * took, and it answers with what to write and which one interest it wants
+ * next.  It makes no system call, so Check and a fuzzer can drive it.
+ *
+ * The echo stream is a prefix of the input stream: everything up to the
+ * last newline goes back at once, and so does every full max_line bytes
+ * with no newline (a fragment).  What is not yet echoed is always a suffix
+ * of the input, kept in one buffer of max_line bytes that the connection
+ * owns only while it holds something: [off, off + pending) is echo the
+ * kernel has not taken, the `held` bytes after it wait for their newline.
+ */
+#ifndef PINGPONGD_CONN_H
+#define PINGPONGD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bufpool.h"
+
+enum conn_state {
+	CONN_READING,                   /* waiting for bytes from the client */
+	CONN_WRITING,                   /* echo is pending: read nothing more */
+	CONN_CLOSED,                    /* done: the slot may be freed */
+};
+
+enum conn_interest {
+	CONN_WANT_NONE,
+	CONN_WANT_READ,
+	CONN_WANT_WRITE,
+};
+
+/* 32 bytes on LP64: 8 pointer, 4 x 4 counts, 2 flags, 6 padding. */
+struct conn {
+	char *buf;                      /* pending then held bytes; NULL when both are 0 */
+	uint32_t max_line;              /* bytes held before a fragment, and buf's size */
+	uint32_t off;                   /* first pending byte in buf */
+	uint32_t pending;               /* echo bytes the kernel has not taken */
+	uint32_t held;                  /* bytes after the last newline, < max_line */
+	uint8_t state;                  /* enum conn_state */
+	uint8_t eof;                    /* no more input: close once pending is 0 */
+};
+
+/* What to write after bytes arrive: the held bytes, then a prefix of the new. */
+struct conn_echo {
+	const char *held;               /* the connection's held bytes */
+	size_t held_len;
+	const char *fresh;              /* the start of the bytes just read */
+	size_t fresh_len;
+};
+
+void conn_init(struct conn *c, uint32_t max_line);
+
+/* The most bytes the next read may bring (0 unless Reading). */
+size_t conn_read_room(const struct conn *c);
+
+/*
+ * n > 0 bytes arrived in data (n <= conn_read_room()): say what to echo.
+ * The echo may be empty when the bytes complete no line or fragment.
+ */
+void conn_plan(const struct conn *c, const char *data, size_t n,
+    struct conn_echo *echo);
+
+/*
+ * The kernel took `written` bytes of that echo (0 on EAGAIN): keep what it
+ * did not take and the new held bytes.  data, n and echo are what was given
+ * to conn_plan().  Returns 0, or -1 when no buffer could be had; the caller
+ * must then close the connection.
+ */
+int conn_commit(struct conn *c, struct bufpool *pool, const char *data,
+    size_t n, const struct conn_echo *echo, size_t written);
+
+/* The echo the kernel has not taken yet, while Writing. */
+void conn_pending(const struct conn *c, const char **data, size_t *len);
+
+/* The kernel took `written` bytes of conn_pending(). */
+void conn_wrote(struct conn *c, struct bufpool *pool, size_t written);
+
+/*
+ * No more input will be read (the client ended its side, or the daemon is
+ * closing it): the held bytes become echo, then the connection closes.
+ */
+void conn_finish(struct conn *c, struct bufpool *pool);
+
+/* Give the buffer back and close, whatever is pending (a socket error). */
+void conn_abort(struct conn *c, struct bufpool *pool);
+
+enum conn_interest conn_interest(const struct conn *c);
+
+#endif

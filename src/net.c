@@ -1,0 +1,92 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+net_listen(const struct config_listen *addr, int backlog, char *err,
+    size_t errlen)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&addr->addr;
+	int one = 1;
+	int fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket for %s: %s", addr->text,
+		    strerror(errno));
+		return -1;
+	}
+	/* A restart must not wait for the old connections' TIME_WAIT. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	/* [::]:PORT means IPv6 only, so that 0.0.0.0:PORT can be listed too. */
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto fail;
+	if (bind(fd, sa, addr->addrlen) == -1) {
+		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, backlog) == -1) {
+		snprintf(err, errlen, "listen %s: %s", addr->text,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+fail:
+	snprintf(err, errlen, "setsockopt for %s: %s", addr->text,
+	    strerror(errno));
+	close(fd);
+	return -1;
+}
+
+void
+net_addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+void
+net_local_text(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	net_addr_text((struct sockaddr *)&ss, buf, len);
+}
+
+void
+net_tune_connection(int fd)
+{
+	int one = 1;
+
+	/* Best effort: an echo is still correct with Nagle's delay. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}

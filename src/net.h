@@ -1,0 +1,32 @@
+/*
+ * Socket plumbing: listening sockets and address text.  Errors go into the
+ * caller's buffer; only the server logs.
+ */
+#ifndef PINGPONGD_NET_H
+#define PINGPONGD_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+#define NET_ADDR_TEXT 64                /* "[v6 address]:port" plus NUL */
+
+/*
+ * A non-blocking, close-on-exec listening socket bound to addr.  Returns
+ * the descriptor, or -1 with "bind 127.0.0.1:6567: Address already in use"
+ * style text in err.
+ */
+int net_listen(const struct config_listen *addr, int backlog, char *err,
+    size_t errlen);
+
+/* "127.0.0.1:6567" or "[::1]:6567" for a socket address. */
+void net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
+
+/* The address a socket is bound to, as text; "?" when it cannot be had. */
+void net_local_text(int fd, char *buf, size_t len);
+
+/* Per-connection options: no Nagle delay for echoed lines. */
+void net_tune_connection(int fd);
+
+#endif

@@ -1,0 +1,862 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "service.h"
+
+static void conn_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void listener_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static struct slot *
+slot_of(struct server *s, uint32_t token)
+{
+	return slab_get(&s->slab, token);
+}
+
+static uint32_t
+server_now_ms(struct server *s)
+{
+	return (uint32_t)((ev_now(s->loop) - s->epoch) * 1000.0);
+}
+
+/*
+ * The idle list holds every open connection, least recently active first,
+ * so that one timer serves them all ("Be smart about timeouts" in ev(3)):
+ * progress moves a connection to the tail in O(1) and never touches the
+ * timer, which only ever waits for the head.
+ */
+static void
+idle_unlink(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+
+	if (sl->idle_prev != SLAB_NONE)
+		slot_of(s, sl->idle_prev)->idle_next = sl->idle_next;
+	else
+		s->idle_head = sl->idle_next;
+	if (sl->idle_next != SLAB_NONE)
+		slot_of(s, sl->idle_next)->idle_prev = sl->idle_prev;
+	else
+		s->idle_tail = sl->idle_prev;
+}
+
+static void
+idle_append(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+
+	sl->last_active_ms = server_now_ms(s);
+	sl->idle_next = SLAB_NONE;
+	sl->idle_prev = s->idle_tail;
+	if (s->idle_tail != SLAB_NONE)
+		slot_of(s, s->idle_tail)->idle_next = token;
+	else
+		s->idle_head = token;
+	s->idle_tail = token;
+}
+
+static void
+idle_touch(struct server *s, uint32_t token)
+{
+	if (s->idle_tail != token) {
+		idle_unlink(s, token);
+		idle_append(s, token);
+	} else {
+		slot_of(s, token)->last_active_ms = server_now_ms(s);
+	}
+}
+
+/* Start the idle timer for the head's deadline unless it already waits. */
+static void
+idle_arm(struct server *s)
+{
+	uint32_t timeout = s->cfg.idle_timeout_ms;
+	uint32_t age;
+
+	if (timeout == 0 || s->idle_head == SLAB_NONE ||
+	    ev_is_active(&s->idle_timer))
+		return;
+	age = server_now_ms(s) - slot_of(s, s->idle_head)->last_active_ms;
+	ev_timer_set(&s->idle_timer,
+	    age >= timeout ? 0.0 : (timeout - age) / 1000.0, 0.0);
+	ev_timer_start(s->loop, &s->idle_timer);
+}
+
+static void
+listener_start_all(struct server *s)
+{
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1)
+			ev_io_start(s->loop, &slot_of(s, t)->io);
+}
+
+static void
+listener_stop_all(struct server *s)
+{
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1)
+			ev_io_stop(s->loop, &slot_of(s, t)->io);
+}
+
+static void
+resume_accept(struct server *s)
+{
+	if (!s->accept_paused || s->stopping)
+		return;
+	s->accept_paused = false;
+	ev_timer_stop(s->loop, &s->accept_timer);
+	listener_start_all(s);
+}
+
+/*
+ * Free a connection's slot and descriptor.  The watcher is stopped before
+ * close() and before the token can be handed out again, as libev requires.
+ */
+static void
+conn_close(struct server *s, uint32_t token, const char *why)
+{
+	struct slot *sl = slot_of(s, token);
+
+	log_debug("connection %u closed: %s", token, why);
+	ev_io_stop(s->loop, &sl->io);
+	close(sl->io.fd);
+	conn_abort(&sl->conn, &s->pool);
+	idle_unlink(s, token);
+	slab_give(&s->slab, token);
+	/* A descriptor just came free: accept may work again. */
+	resume_accept(s);
+	if (s->stopping && s->slab.used == 0)
+		ev_break(s->loop, EVBREAK_ALL);
+}
+
+/* Watch for what the state machine wants next; no change, no syscall. */
+static void
+conn_sync_interest(struct server *s, struct slot *sl)
+{
+	int want = conn_interest(&sl->conn) == CONN_WANT_WRITE ? EV_WRITE : EV_READ;
+
+	if ((sl->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_io_stop(s->loop, &sl->io);
+	ev_io_modify(&sl->io, want);
+	ev_io_start(s->loop, &sl->io);
+}
+
+/* Bytes the kernel took, 0 when it took none now, -1 on a socket error. */
+static ssize_t
+echo_write(int fd, const struct conn_echo *echo)
+{
+	struct iovec iov[2];
+	int iovcnt = 0;
+	ssize_t n;
+
+	if (echo->held_len > 0) {
+		iov[iovcnt].iov_base = (void *)echo->held;
+		iov[iovcnt++].iov_len = echo->held_len;
+	}
+	iov[iovcnt].iov_base = (void *)echo->fresh;
+	iov[iovcnt++].iov_len = echo->fresh_len;
+	do
+		n = writev(fd, iov, iovcnt);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
+/* Write what is pending; the connection may end up Reading or Closed. */
+static void
+conn_flush(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+	const char *data;
+	size_t len;
+	ssize_t n;
+
+	conn_pending(&sl->conn, &data, &len);
+	do
+		n = write(sl->io.fd, data, len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			conn_close(s, token, why);
+			return;
+		}
+		n = 0;
+	}
+	if (n > 0) {
+		conn_wrote(&sl->conn, &s->pool, (size_t)n);
+		s->bytes_echoed += (uint64_t)n;
+		idle_touch(s, token);
+	}
+	if (sl->conn.state == CONN_CLOSED)
+		conn_close(s, token, "echo complete after end of input");
+	else
+		conn_sync_interest(s, sl);
+}
+
+/*
+ * Read and echo at once: one read per wakeup unless it filled the room
+ * (more is likely waiting), up to SERVER_READ_BUDGET so that one busy
+ * client cannot starve the others.  EV_WRITE is armed only when the
+ * kernel refuses part of an echo.
+ */
+static void
+conn_readable(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+	struct conn *c = &sl->conn;
+	size_t budget = SERVER_READ_BUDGET;
+	bool progress = false;
+
+	while (c->state == CONN_READING) {
+		size_t room = conn_read_room(c);
+		struct conn_echo echo;
+		ssize_t n, w = 0;
+
+		if (room > s->scratch_size)
+			room = s->scratch_size;
+		n = read(sl->io.fd, s->scratch, room);
+		if (n == 0) {
+			if (progress)
+				idle_touch(s, token);
+			conn_finish(c, &s->pool);
+			if (c->state == CONN_CLOSED)
+				conn_close(s, token, "end of input");
+			else
+				conn_flush(s, token);
+			return;
+		}
+		if (n == -1) {
+			char why[128];
+
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			snprintf(why, sizeof(why), "read: %s", strerror(errno));
+			conn_close(s, token, why);
+			return;
+		}
+		progress = true;
+		conn_plan(c, s->scratch, (size_t)n, &echo);
+		if (echo.held_len + echo.fresh_len > 0) {
+			w = echo_write(sl->io.fd, &echo);
+			if (w == -1) {
+				char why[128];
+
+				snprintf(why, sizeof(why), "write: %s",
+				    strerror(errno));
+				conn_close(s, token, why);
+				return;
+			}
+			s->bytes_echoed += (uint64_t)w;
+		}
+		if (conn_commit(c, &s->pool, s->scratch, (size_t)n, &echo,
+		    (size_t)w) == -1) {
+			log_error("connection %u: out of memory for %u bytes;"
+			    " closing it", token, c->max_line);
+			conn_close(s, token, "out of memory");
+			return;
+		}
+		if ((size_t)n < room || (size_t)n >= budget)
+			break;
+		budget -= (size_t)n;
+	}
+	if (progress)
+		idle_touch(s, token);
+	conn_sync_interest(s, sl);
+}
+
+static void
+conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	struct slot *sl = (struct slot *)w;
+	uint32_t token = slab_token(&s->slab, sl);
+
+	if ((revents & EV_READ) && sl->conn.state == CONN_READING)
+		conn_readable(s, token);
+	else if ((revents & EV_WRITE) && sl->conn.state == CONN_WRITING)
+		conn_flush(s, token);
+}
+
+static void
+conn_open(struct server *s, int fd, const struct sockaddr *peer,
+    uint32_t listener)
+{
+	uint32_t token = slab_take(&s->slab);
+	struct slot *sl;
+
+	if (token == SLAB_NONE) {
+		unsigned long n;
+
+		/* Closing at once keeps the backlog from filling with clients
+		 * that would wait forever. */
+		close(fd);
+		s->refused++;
+		n = log_ratelimit(&s->rl_full, ev_now(s->loop),
+		    SERVER_LOG_INTERVAL);
+		if (n > 0)
+			log_warn("max_connections (%u) reached: closed %lu new"
+			    " connection(s); %llu refused in all",
+			    s->slab.limit, n, (unsigned long long)s->refused);
+		return;
+	}
+	net_tune_connection(fd);
+	sl = slot_of(s, token);
+	conn_init(&sl->conn, s->cfg.max_line);
+	ev_io_init(&sl->io, conn_cb, fd, EV_READ);
+	ev_io_start(s->loop, &sl->io);
+	idle_append(s, token);
+	idle_arm(s);
+	s->accepted++;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[NET_ADDR_TEXT];
+
+		net_addr_text(peer, addr, sizeof(addr));
+		log_debug("connection %u from %s on %s", token, addr,
+		    s->listeners[listener].bound);
+	}
+}
+
+/*
+ * Out of descriptors, accept would report the same pending connection on
+ * every loop iteration: stop the listeners instead of spinning, and try
+ * again when a connection closes or after SERVER_ACCEPT_RETRY.
+ */
+static void
+pause_accept(struct server *s, int err)
+{
+	unsigned long n;
+
+	n = log_ratelimit(&s->rl_accept, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n > 0)
+		log_warn("accept: %s; pausing new connections (%lu time(s)),"
+		    " %u open", strerror(err), n, s->slab.used);
+	s->accept_paused = true;
+	listener_stop_all(s);
+	ev_timer_set(&s->accept_timer, SERVER_ACCEPT_RETRY, 0.0);
+	ev_timer_start(s->loop, &s->accept_timer);
+}
+
+static void
+listener_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t token = slab_token(&s->slab, w);
+
+	(void)revents;
+	for (int i = 0; i < SERVER_ACCEPTS_PER_WAKEUP; i++) {
+		struct sockaddr_storage peer;
+		socklen_t peerlen = sizeof(peer);
+		int fd;
+
+		fd = accept4(w->fd, (struct sockaddr *)&peer, &peerlen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1) {
+			conn_open(s, fd, (struct sockaddr *)&peer, token);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+			continue;
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+			return;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			pause_accept(s, errno);
+			return;
+		default:
+			if (log_ratelimit(&s->rl_accept, ev_now(loop),
+			    SERVER_LOG_INTERVAL) > 0)
+				log_warn("accept on %s: %s",
+				    s->listeners[token].bound, strerror(errno));
+			return;
+		}
+	}
+}
+
+static void
+accept_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	resume_accept(ev_userdata(loop));
+}
+
+static void
+idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t timeout = s->cfg.idle_timeout_ms;
+
+	(void)w;
+	(void)revents;
+	while (timeout > 0 && s->idle_head != SLAB_NONE) {
+		uint32_t age = server_now_ms(s) -
+		    slot_of(s, s->idle_head)->last_active_ms;
+
+		if (age < timeout)
+			break;
+		conn_close(s, s->idle_head, "idle timeout");
+	}
+	idle_arm(s);
+}
+
+static int
+listener_open(struct server *s, uint32_t token, const struct config_listen *addr,
+    int backlog, char *err, size_t errlen)
+{
+	struct listener *l = &s->listeners[token];
+	struct slot *sl = slot_of(s, token);
+	int fd;
+
+	fd = net_listen(addr, backlog, err, errlen);
+	if (fd == -1)
+		return -1;
+	l->fd = fd;
+	l->addr = *addr;
+	net_local_text(fd, l->bound, sizeof(l->bound));
+	ev_io_init(&sl->io, listener_cb, fd, EV_READ);
+	if (!s->accept_paused && !s->stopping)
+		ev_io_start(s->loop, &sl->io);
+	log_info("listening on %s (token %u)", l->bound, token);
+	return 0;
+}
+
+static void
+listener_close(struct server *s, uint32_t token)
+{
+	struct listener *l = &s->listeners[token];
+
+	ev_io_stop(s->loop, &slot_of(s, token)->io);
+	close(l->fd);
+	l->fd = -1;
+}
+
+static uint32_t
+listener_find(const struct server *s, const char *text)
+{
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1 &&
+		    strcmp(s->listeners[t].addr.text, text) == 0)
+			return t;
+	return SLAB_NONE;
+}
+
+static uint32_t
+listener_free_token(const struct server *s)
+{
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd == -1)
+			return t;
+	return SLAB_NONE;
+}
+
+static bool
+config_has_listen(const struct config *cfg, const char *text)
+{
+	for (unsigned i = 0; i < cfg->nlisten; i++)
+		if (strcmp(cfg->listen[i].text, text) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Make the open listeners match cfg: open the new addresses first, and
+ * only when all of them could be opened close the ones no longer listed,
+ * so that a failed reload leaves the listeners as they were.
+ */
+static int
+listeners_apply(struct server *s, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	bool opened[SERVER_LISTENERS] = { false };
+
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		uint32_t t;
+
+		if (listener_find(s, cfg->listen[i].text) != SLAB_NONE)
+			continue;
+		t = listener_free_token(s);
+		if (t == SLAB_NONE) {
+			snprintf(err, errlen, "more than %d listeners at once",
+			    SERVER_LISTENERS);
+		} else if (listener_open(s, t, &cfg->listen[i], cfg->backlog,
+		    err, errlen) == 0) {
+			opened[t] = true;
+			continue;
+		}
+		for (t = 0; t < SERVER_LISTENERS; t++)
+			if (opened[t])
+				listener_close(s, t);
+		return -1;
+	}
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++) {
+		struct listener *l = &s->listeners[t];
+
+		if (l->fd == -1 || opened[t])
+			continue;
+		if (!config_has_listen(cfg, l->addr.text)) {
+			log_info("no longer listening on %s (token %u)",
+			    l->bound, t);
+			listener_close(s, t);
+		} else if (cfg->backlog != s->cfg.backlog) {
+			/* Linux takes a new backlog on a listening socket. */
+			(void)listen(l->fd, cfg->backlog);
+		}
+	}
+	return 0;
+}
+
+static int
+scratch_reserve(struct server *s, size_t size)
+{
+	char *p;
+
+	/* Never shrinks: open connections may still read up to their old max_line. */
+	if (size <= s->scratch_size)
+		return 0;
+	p = realloc(s->scratch, size);
+	if (p == NULL)
+		return -1;
+	s->scratch = p;
+	s->scratch_size = size;
+	return 0;
+}
+
+/*
+ * Serve the sockets passed by socket activation (descriptors 3 onward)
+ * instead of the listen lines.  They arrive in blocking mode.
+ */
+static int
+listeners_adopt(struct server *s, int n, char *err, size_t errlen)
+{
+	if (n > SERVER_LISTENERS) {
+		snprintf(err, errlen, "%d sockets passed by the service manager;"
+		    " at most %d are served", n, SERVER_LISTENERS);
+		return -1;
+	}
+	for (uint32_t t = 0; t < (uint32_t)n; t++) {
+		struct listener *l = &s->listeners[t];
+		int fd = SERVICE_FDS_START + (int)t;
+		int flags = fcntl(fd, F_GETFL);
+
+		if (!service_is_listening_socket(fd)) {
+			snprintf(err, errlen, "descriptor %d passed by the service"
+			    " manager is not a listening stream socket", fd);
+			return -1;
+		}
+		if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+			snprintf(err, errlen, "descriptor %d: %s", fd,
+			    strerror(errno));
+			return -1;
+		}
+		l->fd = fd;
+		net_local_text(fd, l->bound, sizeof(l->bound));
+		snprintf(l->addr.text, sizeof(l->addr.text), "%s", l->bound);
+		ev_io_init(&slot_of(s, t)->io, listener_cb, fd, EV_READ);
+		ev_io_start(s->loop, &slot_of(s, t)->io);
+		log_info("listening on %s (token %u, passed by the service"
+		    " manager)", l->bound, t);
+	}
+	log_info("socket activation: serving %d passed socket(s); the listen"
+	    " lines are not used", n);
+	return 0;
+}
+
+int
+server_apply(struct server *s, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	if (scratch_reserve(s, cfg->max_line) == -1) {
+		snprintf(err, errlen, "out of memory for a %u-byte read buffer",
+		    cfg->max_line);
+		return -1;
+	}
+	/* Passed sockets are the service manager's to change, not ours. */
+	if (!s->activated && listeners_apply(s, cfg, err, errlen) == -1)
+		return -1;
+	log_set_level(cfg->log_level);
+	slab_set_limit(&s->slab, cfg->max_connections);
+	if (cfg->max_line != s->pool.size)
+		bufpool_resize(&s->pool, cfg->max_line);
+	s->cfg = *cfg;
+	/* The deadline of the oldest connection may have moved either way. */
+	ev_timer_stop(s->loop, &s->idle_timer);
+	idle_arm(s);
+	return 0;
+}
+
+/* One line for `systemctl status`: what the daemon is doing right now. */
+static void
+status_text(const struct server *s, const char *state, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s: %u connection(s) open, %llu served, %llu refused,"
+	    " %llu bytes echoed", state, s->slab.used,
+	    (unsigned long long)s->accepted, (unsigned long long)s->refused,
+	    (unsigned long long)s->bytes_echoed);
+}
+
+static void
+status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	char status[200];
+
+	(void)w;
+	(void)revents;
+	status_text(s, s->stopping ? "draining" : "serving", status,
+	    sizeof(status));
+	service_status("%s", status);
+}
+
+/* Pinged from the loop itself, so that a stuck loop stops the pings. */
+static void
+watchdog_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	service_watchdog_ping();
+}
+
+static void
+reload(struct server *s)
+{
+	char err[CONFIG_ERROR_MAX];
+	struct config cfg;
+
+	if (s->config_path == NULL) {
+		log_warn("SIGHUP: running on built-in defaults, no file to"
+		    " re-read");
+		return;
+	}
+	service_reloading();
+	if (config_load(s->config_path, &cfg, err, sizeof(err)) != CONFIG_OK ||
+	    server_apply(s, &cfg, err, sizeof(err)) == -1) {
+		log_error("reload failed, keeping the running configuration:"
+		    " %s", err);
+	} else {
+		log_info("reloaded %s: %u listener(s), max_connections %u,"
+		    " max_line %u, idle_timeout %ums", s->config_path,
+		    cfg.nlisten, cfg.max_connections, cfg.max_line,
+		    cfg.idle_timeout_ms);
+	}
+	/* The service is ready again either way: the old or the new config. */
+	status_text(s, "serving", err, sizeof(err));
+	service_ready(err);
+}
+
+/* Echo what is held, give the kernel one chance to take it, and close. */
+static void
+drain_now(struct server *s)
+{
+	while (s->idle_head != SLAB_NONE) {
+		uint32_t token = s->idle_head;
+		struct slot *sl = slot_of(s, token);
+
+		conn_finish(&sl->conn, &s->pool);
+		if (sl->conn.state == CONN_WRITING)
+			conn_flush(s, token);
+		if (s->idle_head == token)
+			conn_close(s, token, sl->conn.pending > 0 ?
+			    "shutdown timeout with echo pending" :
+			    "shutdown timeout");
+	}
+	ev_break(s->loop, EVBREAK_ALL);
+}
+
+static void
+shutdown_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	if (s->slab.used > 0)
+		log_warn("shutdown_timeout: closing %u connection(s) still open",
+		    s->slab.used);
+	drain_now(s);
+}
+
+/*
+ * Stop accepting at once; keep serving open connections until their
+ * clients close or shutdown_timeout passes.  A second signal ends the
+ * drain immediately.
+ */
+static void
+begin_shutdown(struct server *s, const char *signame)
+{
+	if (s->stopping) {
+		log_info("%s again: closing %u connection(s) now", signame,
+		    s->slab.used);
+		ev_timer_stop(s->loop, &s->shutdown_timer);
+		drain_now(s);
+		return;
+	}
+	char status[200];
+
+	s->stopping = true;
+	status_text(s, "draining", status, sizeof(status));
+	service_stopping(status);
+	ev_timer_stop(s->loop, &s->accept_timer);
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1)
+			listener_close(s, t);
+	log_info("%s: stopped accepting; draining %u connection(s) for up to"
+	    " %.3gs", signame, s->slab.used,
+	    s->cfg.shutdown_timeout_ms / 1000.0);
+	if (s->slab.used == 0) {
+		ev_break(s->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&s->shutdown_timer, s->cfg.shutdown_timeout_ms / 1000.0,
+	    0.0);
+	ev_timer_start(s->loop, &s->shutdown_timer);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)revents;
+	if (w->signum == SIGHUP)
+		reload(s);
+	else
+		begin_shutdown(s, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int
+server_init(struct server *s, const struct config *cfg,
+    const char *config_path, char *err, size_t errlen)
+{
+	uint64_t watchdog;
+	int passed;
+
+	memset(s, 0, sizeof(*s));
+	s->config_path = config_path;
+	s->cfg = *cfg;
+	s->idle_head = s->idle_tail = SLAB_NONE;
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		s->listeners[t].fd = -1;
+
+	s->loop = ev_default_loop(EVFLAG_AUTO);
+	if (s->loop == NULL) {
+		snprintf(err, errlen, "cannot start the event loop");
+		return EX_SERVER_OSERR;
+	}
+	ev_set_userdata(s->loop, s);
+	s->epoch = ev_now(s->loop);
+	/* Room for the largest max_line a reload may set, untouched until used. */
+	if (slab_init(&s->slab, sizeof(struct slot), SERVER_LISTENERS,
+	    SERVER_LISTENERS + CONFIG_MAX_CONNECTIONS_MAX,
+	    cfg->max_connections) == -1) {
+		snprintf(err, errlen, "out of memory for the connection table");
+		ev_loop_destroy(s->loop);
+		s->loop = NULL;
+		return EX_SERVER_OSERR;
+	}
+	bufpool_init(&s->pool, cfg->max_line);
+	ev_timer_init(&s->idle_timer, idle_timer_cb, 0.0, 0.0);
+	ev_timer_init(&s->accept_timer, accept_timer_cb, 0.0, 0.0);
+	ev_timer_init(&s->shutdown_timer, shutdown_timer_cb, 0.0, 0.0);
+	if (scratch_reserve(s, cfg->max_line) == -1) {
+		snprintf(err, errlen, "out of memory for a %u-byte read buffer",
+		    cfg->max_line);
+		server_destroy(s);
+		return EX_SERVER_OSERR;
+	}
+	passed = service_listen_fds(err, errlen);
+	if (passed > 0) {
+		s->activated = true;
+		if (listeners_adopt(s, passed, err, errlen) == -1) {
+			server_destroy(s);
+			return EX_SERVER_OSERR;
+		}
+	} else if (passed == -1 || listeners_apply(s, cfg, err, errlen) == -1) {
+		server_destroy(s);
+		return EX_SERVER_OSERR;
+	}
+
+	ev_timer_init(&s->status_timer, status_timer_cb, SERVER_STATUS_INTERVAL,
+	    SERVER_STATUS_INTERVAL);
+	if (service_notify_wanted())
+		ev_timer_start(s->loop, &s->status_timer);
+	watchdog = service_watchdog_usec();
+	ev_timer_init(&s->watchdog_timer, watchdog_timer_cb,
+	    watchdog / 2e6, watchdog / 2e6);
+	if (watchdog > 0) {
+		ev_timer_start(s->loop, &s->watchdog_timer);
+		log_info("watchdog: pinging every %.3gs", watchdog / 2e6);
+	}
+
+	ev_signal_init(&s->sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&s->sig_int, signal_cb, SIGINT);
+	ev_signal_init(&s->sig_hup, signal_cb, SIGHUP);
+	ev_signal_start(s->loop, &s->sig_term);
+	ev_signal_start(s->loop, &s->sig_int);
+	ev_signal_start(s->loop, &s->sig_hup);
+	return EX_SERVER_OK;
+}
+
+int
+server_run(struct server *s)
+{
+	char status[200];
+
+	status_text(s, "serving", status, sizeof(status));
+	service_ready(status);
+	ev_run(s->loop, 0);
+	log_info("stopped: %llu connection(s) served, %llu refused,"
+	    " %llu bytes echoed", (unsigned long long)s->accepted,
+	    (unsigned long long)s->refused,
+	    (unsigned long long)s->bytes_echoed);
+	return EX_SERVER_OK;
+}
+
+void
+server_destroy(struct server *s)
+{
+	if (s->loop == NULL)
+		return;
+	while (s->idle_head != SLAB_NONE)
+		conn_close(s, s->idle_head, "server exit");
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1)
+			listener_close(s, t);
+	ev_signal_stop(s->loop, &s->sig_term);
+	ev_signal_stop(s->loop, &s->sig_int);
+	ev_signal_stop(s->loop, &s->sig_hup);
+	ev_timer_stop(s->loop, &s->idle_timer);
+	ev_timer_stop(s->loop, &s->accept_timer);
+	ev_timer_stop(s->loop, &s->shutdown_timer);
+	ev_timer_stop(s->loop, &s->status_timer);
+	ev_timer_stop(s->loop, &s->watchdog_timer);
+	bufpool_destroy(&s->pool);
+	slab_destroy(&s->slab);
+	free(s->scratch);
+	ev_loop_destroy(s->loop);
+	s->loop = NULL;
+}

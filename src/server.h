@@ -1,0 +1,99 @@
+/*
+ * The server: listeners, accept, the connections' libev watchers, idle and
+ * shutdown timers, signals and reload.  It owns the event loop; everything
+ * it needs lives in struct server, passed to every callback.
+ */
+#ifndef PINGPONGD_SERVER_H
+#define PINGPONGD_SERVER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bufpool.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "slab.h"
+
+#define SERVER_LISTENERS CONFIG_LISTEN_MAX      /* tokens [0, this) are listeners */
+#define SERVER_ACCEPTS_PER_WAKEUP 64            /* accept4 calls per listener wakeup */
+#define SERVER_READ_BUDGET (256u * 1024)        /* bytes read from one connection per wakeup */
+#define SERVER_ACCEPT_RETRY 0.1                 /* s before retrying accept after EMFILE */
+#define SERVER_LOG_INTERVAL 1.0                 /* s between rate-limited log lines */
+#define SERVER_STATUS_INTERVAL 5.0              /* s between STATUS= notifications */
+
+#define EX_SERVER_OK 0
+#define EX_SERVER_OSERR 71                      /* cannot bind or listen */
+
+/*
+ * One slab slot: a listener's or a connection's watcher, and for a
+ * connection its state machine and its place in the idle list.
+ * 96 bytes on LP64: ev_io 48, conn 32, three 4-byte fields and padding.
+ */
+struct slot {
+	ev_io io;                       /* must stay first: callbacks cast it back */
+	struct conn conn;               /* the echo state machine */
+	uint32_t last_active_ms;        /* ms since server start of the last progress */
+	uint32_t idle_prev;             /* older neighbour in the idle list */
+	uint32_t idle_next;             /* newer neighbour in the idle list */
+};
+
+struct listener {
+	int fd;                         /* listening socket, -1 when the token is unused */
+	struct config_listen addr;      /* the listen line it came from */
+	char bound[NET_ADDR_TEXT];      /* the address it really got (port 0 resolved) */
+};
+
+struct server {
+	struct ev_loop *loop;           /* the default loop: signals need it */
+	struct config cfg;              /* the configuration in force */
+	const char *config_path;        /* file to re-read on SIGHUP, NULL = defaults */
+	struct slab slab;               /* listener and connection slots */
+	struct bufpool pool;            /* buffers of cfg.max_line bytes */
+	char *scratch;                  /* every read lands here first */
+	size_t scratch_size;            /* bytes of scratch, >= every conn's max_line */
+	struct listener listeners[SERVER_LISTENERS]; /* indexed by token */
+	ev_signal sig_term, sig_int, sig_hup;
+	ev_timer idle_timer;            /* due when the oldest connection idles out */
+	ev_timer accept_timer;          /* resumes accept paused by EMFILE */
+	ev_timer shutdown_timer;        /* ends the drain after shutdown_timeout */
+	ev_timer status_timer;          /* keeps the service manager's STATUS= current */
+	ev_timer watchdog_timer;        /* WATCHDOG=1 at half the manager's period */
+	ev_tstamp epoch;                /* loop time at start; last_active_ms counts from it */
+	uint32_t idle_head;             /* least recently active connection */
+	uint32_t idle_tail;             /* most recently active connection */
+	bool accept_paused;             /* listeners stopped until descriptors free up */
+	bool stopping;                  /* SIGTERM seen: draining, not accepting */
+	bool activated;                 /* listeners were passed by socket activation */
+	struct log_ratelimit rl_full;   /* refusals at max_connections */
+	struct log_ratelimit rl_accept; /* accept failures */
+	uint64_t accepted;              /* connections accepted and served */
+	uint64_t refused;               /* connections closed at max_connections */
+	uint64_t bytes_echoed;          /* bytes the kernel took from us */
+};
+
+/*
+ * Set up the loop, the slots and the listeners: the sockets passed by
+ * socket activation when there are any, else every listen line of cfg.
+ * Returns 0, or EX_SERVER_OSERR with the reason in err (nothing is left
+ * open).
+ */
+int server_init(struct server *s, const struct config *cfg,
+    const char *config_path, char *err, size_t errlen);
+
+/*
+ * Tell the service manager we are ready, then serve until SIGTERM/SIGINT
+ * and the drain that follows; returns 0.
+ */
+int server_run(struct server *s);
+
+/* Close whatever is left and free everything server_init() took. */
+void server_destroy(struct server *s);
+
+/* Apply a new configuration (what SIGHUP does after loading the file). */
+int server_apply(struct server *s, const struct config *cfg, char *err,
+    size_t errlen);
+
+#endif

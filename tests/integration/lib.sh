@@ -1,0 +1,234 @@
+# Shared helpers for the integration tests: TAP output, a private work
+# directory, and a pingpongd started on a free loopback port and stopped by
+# its PID.  Sourced by each tests/integration/*.sh script.
+#
+# Environment: PINGPONGD (the binary; set by make check), PINGPONGD_WRAPPER
+# (a command to run it under, e.g. valgrind; set by make check-valgrind).
+
+# Variables set here are read by the scripts that source this file.
+# shellcheck disable=SC2034
+set -u
+
+: "${PINGPONGD:=${abs_top_builddir:-.}/pingpongd}"
+: "${PINGPONGD_WRAPPER:=}"
+
+# Waits are for events, not for time: each polls a condition and gives up
+# after WAIT_SECONDS (longer under a wrapper such as valgrind).
+if [ -n "$PINGPONGD_WRAPPER" ]; then WAIT_SECONDS=60; else WAIT_SECONDS=15; fi
+
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/pingpongd-test.XXXXXX")
+TEST_PIDS=""            # every process this script started in the background
+DAEMON_PID=""
+DAEMON_LOG=""
+PORT=""
+tap_count=0
+tap_failed=0
+
+tap_planned=""
+plan() { tap_planned=$1; echo "1..$1"; }
+diag() { echo "# $*"; }
+pass() { tap_count=$((tap_count + 1)); echo "ok $tap_count - $1"; }
+skip() { tap_count=$((tap_count + 1)); echo "ok $tap_count # SKIP $1"; }
+fail() {
+	tap_count=$((tap_count + 1)); tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_count - $1"
+}
+# check DESCRIPTION COMMAND...: one TAP result from a command's status.
+check() {
+	_desc=$1; shift
+	if "$@"; then pass "$_desc"; else fail "$_desc"; fi
+}
+
+track() { TEST_PIDS="$TEST_PIDS $1"; }
+untrack() {
+	_new=""
+	for _p in $TEST_PIDS; do [ "$_p" = "$1" ] || _new="$_new $_p"; done
+	TEST_PIDS=$_new
+}
+
+cleanup() {
+	for _p in $TEST_PIDS; do kill -KILL "$_p" 2>/dev/null; done
+	for _p in $TEST_PIDS; do wait "$_p" 2>/dev/null; done
+	rm -rf "$WORKDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_until COMMAND...: true once COMMAND succeeds, false after WAIT_SECONDS.
+wait_until() {
+	_tries=$((WAIT_SECONDS * 20))
+	while [ "$_tries" -gt 0 ]; do
+		if "$@"; then return 0; fi
+		_tries=$((_tries - 1))
+		sleep 0.05
+	done
+	return 1
+}
+
+log_has() { grep -q -- "$1" "$DAEMON_LOG" 2>/dev/null; }
+log_count() { grep -c -- "$1" "$DAEMON_LOG" 2>/dev/null || true; }
+alive() { kill -0 "$1" 2>/dev/null; }
+# The shell reaps an exited background child while it waits for a
+# foreground command (wait_until's sleep), so kill -0 then fails.
+gone() { ! alive "$1"; }
+
+# wait_exit PID: true once PID (a tracked child) has exited, within
+# WAIT_SECONDS; reaps and untracks it and sets WAIT_STATUS.
+wait_exit() {
+	wait_until gone "$1" || return 1
+	wait "$1"
+	WAIT_STATUS=$?
+	untrack "$1"
+}
+
+# config NAME: write stdin to $WORKDIR/NAME.ini and print its path.
+config() {
+	cat > "$WORKDIR/$1.ini"
+	echo "$WORKDIR/$1.ini"
+}
+
+# start_daemon CONFIG [LOG]: run pingpongd in the background and wait until
+# it serves; sets DAEMON_PID, DAEMON_LOG and PORT (the first listener's
+# port, from the log, so port 0 in the config gives a free port).
+start_daemon() {
+	DAEMON_LOG=${2:-$WORKDIR/daemon.log}
+	: > "$DAEMON_LOG"
+	# shellcheck disable=SC2086
+	$PINGPONGD_WRAPPER "$PINGPONGD" -c "$1" 2> "$DAEMON_LOG" &
+	DAEMON_PID=$!
+	track "$DAEMON_PID"
+	if ! wait_until daemon_ready; then
+		diag "pingpongd did not start; its log:"
+		sed 's/^/#   /' "$DAEMON_LOG"
+		return 1
+	fi
+	PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\) (token .*/\1/p' \
+	    "$DAEMON_LOG" | head -n 1)
+	[ -n "$PORT" ]
+}
+daemon_ready() {
+	alive "$DAEMON_PID" || return 2
+	log_has "running"
+}
+
+# stop_daemon [SIGNAL]: signal the daemon, wait for it, set DAEMON_STATUS.
+stop_daemon() {
+	kill "-${1:-TERM}" "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID"
+	DAEMON_STATUS=$?
+	untrack "$DAEMON_PID"
+}
+
+# wait_daemon: the daemon, already signalled, exits within WAIT_SECONDS;
+# sets DAEMON_STATUS.
+wait_daemon() {
+	wait_exit "$DAEMON_PID" || return 1
+	DAEMON_STATUS=$WAIT_STATUS
+}
+
+# listen_port ADDR: the port of the daemon's last listener logged on ADDR
+# (a sed basic regular expression: '127\.0\.0\.2', '\[::1\]').
+listen_port() {
+	sed -n "s/.*listening on $1:\([0-9][0-9]*\) (token .*/\1/p" \
+	    "$DAEMON_LOG" | tail -n 1
+}
+
+# Descriptors the daemon holds, and its resident memory in KiB.
+fd_count() {
+	set -- "/proc/$DAEMON_PID/fd/"*
+	echo $#
+}
+fd_is() { [ "$(fd_count)" -eq "$1" ]; }
+rss_kb() {
+	sed -n 's/^VmRSS:[^0-9]*\([0-9][0-9]*\) kB$/\1/p' \
+	    "/proc/$DAEMON_PID/status"
+}
+
+# A netcat client that sends its stdin, half-closes, and prints the echo
+# until the daemon closes.  -w bounds a hung exchange.  HOST defaults to
+# 127.0.0.1; an IPv6 HOST makes it use IPv6 (-6).
+client() {
+	case ${3:-127.0.0.1} in
+	*:*) nc -6 -N -w "$WAIT_SECONDS" "$3" "${2:-$PORT}" < "$1" ;;
+	*) nc -N -w "$WAIT_SECONDS" "${3:-127.0.0.1}" "${2:-$PORT}" < "$1" ;;
+	esac
+}
+
+# echoes_back FILE [PORT [HOST]]: the echo of FILE is FILE, byte for byte.
+echoes_back() {
+	client "$1" "${2:-}" "${3:-}" > "$1.echo" && cmp -s "$1" "$1.echo"
+}
+
+# Clients that stay connected while the script acts on them.
+# open_client NAME [PORT [HOST]] runs nc reading the FIFO $WORKDIR/NAME.in;
+# a tracked holder process keeps that FIFO open, so nc sees no end of input
+# until close_client NAME.  send and send_file write into the FIFO and append
+# the same bytes to NAME.sent; the echo lands in NAME.out.
+open_client() {
+	_c=$WORKDIR/$1
+	mkfifo "$_c.in" || return 1
+	: > "$_c.sent"
+	: > "$_c.out"
+	# The holder only keeps the FIFO open.  Read-write, the open never
+	# blocks, and no other process inherits the descriptor.
+	sleep 86400 1<> "$_c.in" &
+	echo $! > "$_c.holder"
+	track $!
+	nc -N "${3:-127.0.0.1}" "${2:-$PORT}" < "$_c.in" > "$_c.out" \
+	    2> "$_c.err" &
+	echo $! > "$_c.pid"
+	track $!
+}
+client_pid() { cat "$WORKDIR/$1.pid"; }
+
+# send NAME FORMAT [ARG...]: printf into the client's connection.
+send() {
+	_c=$WORKDIR/$1
+	shift
+	# shellcheck disable=SC2059
+	printf "$@" >> "$_c.sent"
+	# shellcheck disable=SC2059
+	printf "$@" 1<> "$_c.in"
+}
+# send_file NAME FILE: the bytes of FILE into the client's connection.
+send_file() {
+	cat "$2" >> "$WORKDIR/$1.sent"
+	cat "$2" 1<> "$WORKDIR/$1.in"
+}
+
+# echoed NAME: everything sent so far has come back, byte for byte.
+echoed() { cmp -s "$WORKDIR/$1.sent" "$WORKDIR/$1.out"; }
+wait_echoed() { wait_until echoed "$1"; }
+# out_size NAME: bytes echoed to the client so far.
+out_size() { wc -c < "$WORKDIR/$1.out" | tr -d ' '; }
+out_has() { [ "$(out_size "$1")" -ge "$2" ]; }
+
+# close_client NAME: end the client's input (nc half-closes); true once nc
+# has exited, that is once the daemon has echoed the rest and closed.
+close_client() {
+	_h=$(cat "$WORKDIR/$1.holder")
+	kill "$_h" 2>/dev/null
+	wait "$_h" 2>/dev/null
+	untrack "$_h"
+	wait_exit "$(client_pid "$1")"
+}
+
+# kill_client NAME: the client vanishes (SIGKILL): no FIN, unread data is
+# answered with a reset.
+kill_client() {
+	_p=$(client_pid "$1")
+	kill -KILL "$_p" 2>/dev/null
+	wait "$_p" 2>/dev/null
+	untrack "$_p"
+	_h=$(cat "$WORKDIR/$1.holder")
+	kill "$_h" 2>/dev/null
+	wait "$_h" 2>/dev/null
+	untrack "$_h"
+}
+
+# finish: end the script; prints the plan now when it was not declared first.
+finish() {
+	[ -n "$tap_planned" ] || echo "1..$tap_count"
+	[ "$tap_failed" -eq 0 ]
+	exit $?
+}

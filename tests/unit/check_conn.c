@@ -1,0 +1,413 @@
+/*
+ * Check suite for the connection state machine, driven with strings: no
+ * socket, no event loop.  A simulated kernel takes a chosen number of bytes
+ * from each write, and everything it takes is appended to `out`.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+#define UNLIMITED ((size_t)-1)
+
+static struct bufpool pool;
+static struct conn c;
+static char out[1 << 20];
+static size_t outlen;
+
+static void
+start(uint32_t max_line)
+{
+	bufpool_init(&pool, max_line);
+	conn_init(&c, max_line);
+	outlen = 0;
+}
+
+static void
+setup(void)
+{
+	start(16);
+}
+
+static void
+teardown(void)
+{
+	conn_abort(&c, &pool);
+	ck_assert_uint_eq(pool.out, 0);
+	bufpool_destroy(&pool);
+}
+
+/* The kernel takes up to `accept` bytes of the echo; returns how many. */
+static size_t
+take(const char *a, size_t alen, const char *b, size_t blen, size_t accept)
+{
+	size_t n = alen + blen < accept ? alen + blen : accept;
+	size_t na = n < alen ? n : alen;
+
+	if (na > 0)
+		memcpy(out + outlen, a, na);
+	if (n > na)
+		memcpy(out + outlen + na, b, n - na);
+	outlen += n;
+	return n;
+}
+
+/* Bytes arrive; the kernel takes up to `accept` of the echo. */
+static size_t
+feed(const char *data, size_t n, size_t accept)
+{
+	struct conn_echo echo;
+	size_t written = 0;
+
+	ck_assert_int_eq(c.state, CONN_READING);
+	ck_assert_uint_ge(conn_read_room(&c), n);
+	conn_plan(&c, data, n, &echo);
+	if (echo.held_len + echo.fresh_len > 0)
+		written = take(echo.held, echo.held_len, echo.fresh,
+		    echo.fresh_len, accept);
+	ck_assert_int_eq(conn_commit(&c, &pool, data, n, &echo, written), 0);
+	ck_assert_uint_lt(c.held, c.max_line);
+	return written;
+}
+
+static void
+feed_str(const char *s)
+{
+	feed(s, strlen(s), UNLIMITED);
+}
+
+/* The socket is writable again and the kernel takes up to `accept`. */
+static void
+drain(size_t accept)
+{
+	const char *data;
+	size_t len;
+
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	conn_pending(&c, &data, &len);
+	conn_wrote(&c, &pool, take(data, len, "", 0, accept));
+}
+
+static void
+assert_out(const char *expect)
+{
+	ck_assert_uint_eq(outlen, strlen(expect));
+	ck_assert(memcmp(out, expect, outlen) == 0);
+}
+
+START_TEST(test_starts_reading_with_no_buffer)
+{
+	ck_assert_int_eq(c.state, CONN_READING);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_READ);
+	ck_assert_ptr_null(c.buf);
+	ck_assert_uint_eq(conn_read_room(&c), 16);
+}
+END_TEST
+
+START_TEST(test_one_line)
+{
+	feed_str("hello\n");
+	assert_out("hello\n");
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_READ);
+	/* Nothing held: the buffer went back. */
+	ck_assert_ptr_null(c.buf);
+	ck_assert_uint_eq(pool.out, 0);
+}
+END_TEST
+
+START_TEST(test_many_lines_in_one_read_go_in_one_write)
+{
+	struct conn_echo echo;
+	const char *in = "a\nbb\nccc\nd";
+
+	conn_plan(&c, in, strlen(in), &echo);
+	ck_assert_uint_eq(echo.held_len, 0);
+	ck_assert_uint_eq(echo.fresh_len, 9);
+	ck_assert_ptr_eq(echo.fresh, in);
+	take(echo.held, echo.held_len, echo.fresh, echo.fresh_len, UNLIMITED);
+	ck_assert_int_eq(conn_commit(&c, &pool, in, strlen(in), &echo, 9), 0);
+	assert_out("a\nbb\nccc\n");
+	ck_assert_uint_eq(c.held, 1);
+}
+END_TEST
+
+START_TEST(test_line_split_over_many_reads)
+{
+	feed_str("he");
+	assert_out("");
+	ck_assert_uint_eq(c.held, 2);
+	ck_assert_ptr_nonnull(c.buf);
+	ck_assert_uint_eq(conn_read_room(&c), 14);
+	feed_str("ll");
+	feed_str("o");
+	assert_out("");
+	feed_str(" world\nnext");
+	assert_out("hello world\n");
+	ck_assert_uint_eq(c.held, 4);
+	feed_str("\n");
+	assert_out("hello world\nnext\n");
+	ck_assert_uint_eq(c.held, 0);
+	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+START_TEST(test_line_of_exactly_max_line)
+{
+	/* 15 bytes and the newline: 16 in all, held up to 15, one line. */
+	feed_str("123456789012345");
+	assert_out("");
+	ck_assert_uint_eq(c.held, 15);
+	ck_assert_uint_eq(conn_read_room(&c), 1);
+	feed_str("\n");
+	assert_out("123456789012345\n");
+	ck_assert_uint_eq(c.held, 0);
+}
+END_TEST
+
+START_TEST(test_max_line_without_newline_is_a_fragment)
+{
+	feed_str("1234567890123456");
+	assert_out("1234567890123456");
+	ck_assert_uint_eq(c.held, 0);
+	feed_str("\n");
+	assert_out("1234567890123456\n");
+}
+END_TEST
+
+START_TEST(test_long_line_as_fragments)
+{
+	const char *line = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL\n";
+	size_t len = strlen(line), i;
+
+	/* Arrives up to 5 bytes a read, as room allows: fragments at 16, 32. */
+	for (i = 0; i < len; ) {
+		size_t n = len - i < 5 ? len - i : 5;
+
+		if (n > conn_read_room(&c))
+			n = conn_read_room(&c);
+		feed(line + i, n, UNLIMITED);
+		i += n;
+		ck_assert_uint_eq(outlen, i < 16 ? 0 : i < 32 ? 16 :
+		    i < 48 ? 32 : i < len ? 48 : len);
+	}
+	assert_out(line);
+}
+END_TEST
+
+START_TEST(test_fragment_with_held_bytes)
+{
+	feed_str("0123456789");
+	feed_str("abcdef");
+	/* 10 held + 6 new = 16 = max_line: one fragment. */
+	assert_out("0123456789abcdef");
+	ck_assert_uint_eq(c.held, 0);
+}
+END_TEST
+
+START_TEST(test_eof_without_held_bytes_closes)
+{
+	feed_str("x\n");
+	conn_finish(&c, &pool);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_NONE);
+	assert_out("x\n");
+}
+END_TEST
+
+START_TEST(test_eof_with_held_bytes_echoes_them_first)
+{
+	feed_str("x\npartial");
+	conn_finish(&c, &pool);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_WRITE);
+	ck_assert_uint_eq(conn_read_room(&c), 0);
+	drain(UNLIMITED);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	assert_out("x\npartial");
+}
+END_TEST
+
+START_TEST(test_partial_write_holds_rest_and_stops_reading)
+{
+	ck_assert_uint_eq(feed("abc\ndef\ngh", 10, 3), 3);
+	assert_out("abc");
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_WRITE);
+	/* Back-pressure: nothing more is read while echo is pending. */
+	ck_assert_uint_eq(conn_read_room(&c), 0);
+	ck_assert_uint_eq(c.pending, 5);
+	ck_assert_uint_eq(c.held, 2);
+	drain(2);
+	assert_out("abc\nd");
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	drain(UNLIMITED);
+	assert_out("abc\ndef\n");
+	ck_assert_int_eq(c.state, CONN_READING);
+	/* The held "gh" moved to the start; room counts it. */
+	ck_assert_uint_eq(conn_read_room(&c), 14);
+	feed_str("i\n");
+	assert_out("abc\ndef\nghi\n");
+}
+END_TEST
+
+START_TEST(test_partial_write_inside_held_bytes)
+{
+	feed_str("0123456");
+	ck_assert_uint_eq(feed("789\n", 4, 4), 4);
+	assert_out("0123");
+	ck_assert_uint_eq(c.pending, 7);
+	drain(UNLIMITED);
+	assert_out("0123456789\n");
+	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+START_TEST(test_eagain_on_write_keeps_everything)
+{
+	ck_assert_uint_eq(feed("one\ntwo\n", 8, 0), 0);
+	assert_out("");
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_uint_eq(c.pending, 8);
+	drain(0);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	drain(UNLIMITED);
+	assert_out("one\ntwo\n");
+	ck_assert_int_eq(c.state, CONN_READING);
+	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+START_TEST(test_eof_while_writing_keeps_order)
+{
+	feed("ab\ncd", 5, 1);
+	conn_finish(&c, &pool);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_uint_eq(c.pending, 4);
+	drain(UNLIMITED);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	assert_out("ab\ncd");
+}
+END_TEST
+
+START_TEST(test_binary_bytes_are_data)
+{
+	static const char in[] = { 'a', '\0', '\r', (char)0xff, '\n', '\r', '\0' };
+
+	feed(in, sizeof(in), UNLIMITED);
+	ck_assert_uint_eq(outlen, 5);
+	ck_assert(memcmp(out, in, 5) == 0);
+	conn_finish(&c, &pool);
+	drain(UNLIMITED);
+	ck_assert_uint_eq(outlen, sizeof(in));
+	ck_assert(memcmp(out, in, sizeof(in)) == 0);
+}
+END_TEST
+
+START_TEST(test_max_line_one)
+{
+	conn_abort(&c, &pool);
+	bufpool_destroy(&pool);
+	start(1);
+	ck_assert_uint_eq(conn_read_room(&c), 1);
+	feed_str("a");
+	feed_str("\n");
+	assert_out("a\n");
+	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+START_TEST(test_abort_frees_buffer)
+{
+	feed("abc\nde", 6, 0);
+	ck_assert_uint_eq(pool.out, 1);
+	conn_abort(&c, &pool);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	ck_assert_uint_eq(pool.out, 0);
+}
+END_TEST
+
+/*
+ * Arbitrary input, arbitrary read sizes, arbitrary amounts taken by the
+ * kernel: the echo is always exactly the input and never more than
+ * max_line bytes are held.
+ */
+START_TEST(test_random_chunking_is_byte_exact)
+{
+	static char in[200000];
+	unsigned seed = 12345u + (unsigned)_i;
+	size_t inlen = sizeof(in), pos = 0;
+	uint32_t max_line = 1 + (uint32_t)(rand_r(&seed) % 300);
+
+	conn_abort(&c, &pool);
+	bufpool_destroy(&pool);
+	start(max_line);
+	for (size_t i = 0; i < inlen; i++) {
+		int r = rand_r(&seed) % 100;
+
+		in[i] = r < 8 ? '\n' : r < 12 ? '\0' : (char)rand_r(&seed);
+	}
+	while (pos < inlen) {
+		if (c.state == CONN_WRITING) {
+			drain((size_t)(rand_r(&seed) % 64));
+			continue;
+		}
+		size_t room = conn_read_room(&c);
+		size_t n = 1 + (size_t)rand_r(&seed) % room;
+
+		if (n > inlen - pos)
+			n = inlen - pos;
+		feed(in + pos, n, (size_t)(rand_r(&seed) % 3 == 0 ? 0 :
+		    rand_r(&seed) % 400));
+		ck_assert_uint_le(c.held + c.pending, max_line);
+		pos += n;
+	}
+	conn_finish(&c, &pool);
+	while (c.state == CONN_WRITING)
+		drain((size_t)(rand_r(&seed) % 64));
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	ck_assert_uint_eq(outlen, inlen);
+	ck_assert(memcmp(out, in, inlen) == 0);
+}
+END_TEST
+
+static Suite *
+conn_suite(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc = tcase_create("state machine");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_starts_reading_with_no_buffer);
+	tcase_add_test(tc, test_one_line);
+	tcase_add_test(tc, test_many_lines_in_one_read_go_in_one_write);
+	tcase_add_test(tc, test_line_split_over_many_reads);
+	tcase_add_test(tc, test_line_of_exactly_max_line);
+	tcase_add_test(tc, test_max_line_without_newline_is_a_fragment);
+	tcase_add_test(tc, test_long_line_as_fragments);
+	tcase_add_test(tc, test_fragment_with_held_bytes);
+	tcase_add_test(tc, test_eof_without_held_bytes_closes);
+	tcase_add_test(tc, test_eof_with_held_bytes_echoes_them_first);
+	tcase_add_test(tc, test_partial_write_holds_rest_and_stops_reading);
+	tcase_add_test(tc, test_partial_write_inside_held_bytes);
+	tcase_add_test(tc, test_eagain_on_write_keeps_everything);
+	tcase_add_test(tc, test_eof_while_writing_keeps_order);
+	tcase_add_test(tc, test_binary_bytes_are_data);
+	tcase_add_test(tc, test_max_line_one);
+	tcase_add_test(tc, test_abort_frees_buffer);
+	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(conn_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
