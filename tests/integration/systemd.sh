@@ -65,6 +65,7 @@ activate() {
 	ACT_LOG="$WORKDIR/activate.log"
 	: > "$ACT_LOG"
 	ACT_PORT=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 10000 ))
+	# shellcheck disable=SC2086 # the wrapper is a command line
 	systemd-socket-activate -l "127.0.0.1:$ACT_PORT" \
 	    $PINGPONGD_WRAPPER "$PINGPONGD" -c "$cfg" 2> "$ACT_LOG" &
 	ACT_PID=$!

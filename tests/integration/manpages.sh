@@ -1,0 +1,33 @@
+#!/bin/sh
+# The manual pages render with no warning from groff (-ww: every warning),
+# and document every configuration key and every exit status.
+. "${abs_top_srcdir:-.}/tests/integration/lib.sh"
+
+MAN="${abs_top_srcdir:-.}/man"
+
+plan 4
+
+for page in pingpongd.8 pingpongd.ini.5; do
+	groff -ww -z -man "$MAN/$page" > "$WORKDIR/$page.warnings" 2>&1
+	sed 's/^/# /' "$WORKDIR/$page.warnings"
+	check "$page renders without warnings" test ! -s "$WORKDIR/$page.warnings"
+done
+
+# conf/pingpongd.ini sets every key (check_config proves it): each of them
+# must have its entry in the manual page.
+keys=$(sed -n 's/^\([a-z_]*\) = .*/\1/p' "${abs_top_srcdir:-.}/conf/pingpongd.ini" | sort -u)
+missing=""
+for key in $keys; do
+	grep -q "^\.BI $key " "$MAN/pingpongd.ini.5" || missing="$missing $key"
+done
+diag "keys: $(echo "$keys" | tr '\n' ' ')undocumented:${missing:- none}"
+check "pingpongd.ini(5) documents every key of conf/pingpongd.ini" \
+    test -n "$keys" -a -z "$missing"
+
+missing=""
+for status in 0 64 66 71 78; do
+	grep -q "^\.B $status$" "$MAN/pingpongd.8" || missing="$missing $status"
+done
+check "pingpongd(8) lists every exit status" test -z "$missing"
+
+finish
