@@ -760,11 +760,9 @@ config_defaults(struct config *cfg)
 enum config_status
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct config_parse cp;
 	enum config_status status;
 	char *buf = NULL;
 	size_t len = 0;
-	int rc;
 
 	config_defaults(cfg);
 	if (err != NULL && errlen > 0)
@@ -772,7 +770,21 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	status = config_read_file(path, &buf, &len, err, errlen);
 	if (status != CONFIG_OK)
 		return status;
+	status = config_parse_buffer(path, buf, len, cfg, err, errlen);
+	free(buf);
+	return status;
+}
 
+enum config_status
+config_parse_buffer(const char *path, const char *buf, size_t len,
+    struct config *cfg, char *err, size_t errlen)
+{
+	struct config_parse cp;
+	int rc;
+
+	config_defaults(cfg);
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
 	memset(&cp, 0, sizeof(cp));
 	cp.cp_path = path;
 	cp.cp_cfg = cfg;
@@ -781,7 +793,6 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	cp.cp_err = err;
 	cp.cp_errlen = errlen;
 	rc = ini_parse_stream(config_reader, &cp, config_handler, &cp);
-	free(buf);
 
 	/*
 	 * inih returns the first line it or our handler refused; a line

@@ -79,6 +79,14 @@ enum config_status config_load(const char *path, struct config *cfg,
     char *err, size_t errlen);
 
 /*
+ * The same for a file already in memory (len bytes at buf, NUL bytes
+ * included, which are errors); path only names it in messages.  This is
+ * what the fuzzer drives.
+ */
+enum config_status config_parse_buffer(const char *path, const char *buf,
+    size_t len, struct config *cfg, char *err, size_t errlen);
+
+/*
  * Parse "IPv4:PORT" or "[IPv6]:PORT" into out.  Returns 0, or -1 with a
  * reason in err.  Exposed for the listener code and the tests.
  */
