@@ -23,6 +23,9 @@
 #define CONFIG_DEFAULT_MAX_LINE (64u * 1024)        /* bytes */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS (300u * 1000)
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS (10u * 1000)
+#define CONFIG_DEFAULT_MAX_PER_IP 0                 /* unlimited */
+#define CONFIG_DEFAULT_LINE_TIMEOUT_MS (30u * 1000)
+#define CONFIG_DEFAULT_TCP_KEEPALIVE_MS (300u * 1000)
 
 /* Ranges every value is checked against (inclusive). */
 #define CONFIG_BACKLOG_MIN 1
@@ -33,6 +36,9 @@
 #define CONFIG_MAX_LINE_MAX (64u * 1024 * 1024)     /* bytes */
 #define CONFIG_IDLE_TIMEOUT_MAX_MS (7u * 24 * 3600 * 1000)
 #define CONFIG_SHUTDOWN_TIMEOUT_MAX_MS (3600u * 1000)
+#define CONFIG_MAX_PER_IP_MAX CONFIG_MAX_CONNECTIONS_MAX
+#define CONFIG_LINE_TIMEOUT_MAX_MS CONFIG_IDLE_TIMEOUT_MAX_MS
+#define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -62,6 +68,9 @@ struct config {
 	uint32_t max_connections;       /* [server] max_connections: open connections at once */
 	uint32_t max_line;              /* [connection] max_line: bytes held before a fragment */
 	uint32_t idle_timeout_ms;       /* [connection] idle_timeout: 0 = never */
+	uint32_t max_per_ip;            /* [connection] max_per_ip: 0 = unlimited */
+	uint32_t line_timeout_ms;       /* [connection] line_timeout: 0 = never */
+	uint32_t tcp_keepalive_ms;      /* [connection] tcp_keepalive: 0 = off */
 	enum log_level log_level;       /* [daemon] log_level */
 	uint32_t shutdown_timeout_ms;   /* [daemon] shutdown_timeout: drain time on SIGTERM */
 };

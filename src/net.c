@@ -83,10 +83,15 @@ net_local_text(int fd, char *buf, size_t len)
 }
 
 void
-net_tune_connection(int fd)
+net_tune_connection(int fd, unsigned keepalive_s)
 {
-	int one = 1;
+	int one = 1, idle = (int)keepalive_s;
 
-	/* Best effort: an echo is still correct with Nagle's delay. */
+	/* Best effort: an echo is still correct without either. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (keepalive_s > 0) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
+		    sizeof(idle));
+	}
 }

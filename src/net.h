@@ -26,7 +26,10 @@ void net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
 /* The address a socket is bound to, as text; "?" when it cannot be had. */
 void net_local_text(int fd, char *buf, size_t len);
 
-/* Per-connection options: no Nagle delay for echoed lines. */
-void net_tune_connection(int fd);
+/*
+ * Per-connection options: no Nagle delay for echoed lines, and keepalive
+ * probes after keepalive_s idle seconds (0 = none).
+ */
+void net_tune_connection(int fd, unsigned keepalive_s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -29,66 +30,130 @@ server_now_ms(struct server *s)
 }
 
 /*
- * The idle list holds every open connection, least recently active first,
- * so that one timer serves them all ("Be smart about timeouts" in ev(3)):
- * progress moves a connection to the tail in O(1) and never touches the
- * timer, which only ever waits for the head.
+ * Timed lists: every open connection is on the idle list, least recently
+ * active first, and each one holding a partial line is also on the line
+ * list, oldest partial line first.  One timer per list waits for its head
+ * only ("Be smart about timeouts" in ev(3)): progress moves a connection to
+ * the tail in O(1) and never touches a timer.
  */
-static void
-idle_unlink(struct server *s, uint32_t token)
+static struct timed_link *
+link_of(struct server *s, const struct timed_list *l, uint32_t token)
 {
-	struct slot *sl = slot_of(s, token);
-
-	if (sl->idle_prev != SLAB_NONE)
-		slot_of(s, sl->idle_prev)->idle_next = sl->idle_next;
-	else
-		s->idle_head = sl->idle_next;
-	if (sl->idle_next != SLAB_NONE)
-		slot_of(s, sl->idle_next)->idle_prev = sl->idle_prev;
-	else
-		s->idle_tail = sl->idle_prev;
+	return (struct timed_link *)((char *)slot_of(s, token) + l->link_offset);
 }
 
 static void
-idle_append(struct server *s, uint32_t token)
+list_init(struct timed_list *l, size_t link_offset)
 {
-	struct slot *sl = slot_of(s, token);
+	l->head = l->tail = SLAB_NONE;
+	l->link_offset = link_offset;
+}
 
-	sl->last_active_ms = server_now_ms(s);
-	sl->idle_next = SLAB_NONE;
-	sl->idle_prev = s->idle_tail;
-	if (s->idle_tail != SLAB_NONE)
-		slot_of(s, s->idle_tail)->idle_next = token;
+static void
+list_unlink(struct server *s, struct timed_list *l, uint32_t token)
+{
+	struct timed_link *k = link_of(s, l, token);
+
+	if (k->prev != SLAB_NONE)
+		link_of(s, l, k->prev)->next = k->next;
 	else
-		s->idle_head = token;
-	s->idle_tail = token;
+		l->head = k->next;
+	if (k->next != SLAB_NONE)
+		link_of(s, l, k->next)->prev = k->prev;
+	else
+		l->tail = k->prev;
+}
+
+static void
+list_append(struct server *s, struct timed_list *l, uint32_t token)
+{
+	struct timed_link *k = link_of(s, l, token);
+
+	k->since_ms = server_now_ms(s);
+	k->next = SLAB_NONE;
+	k->prev = l->tail;
+	if (l->tail != SLAB_NONE)
+		link_of(s, l, l->tail)->next = token;
+	else
+		l->head = token;
+	l->tail = token;
+}
+
+static void
+list_touch(struct server *s, struct timed_list *l, uint32_t token)
+{
+	if (l->tail != token) {
+		list_unlink(s, l, token);
+		list_append(s, l, token);
+	} else {
+		link_of(s, l, token)->since_ms = server_now_ms(s);
+	}
+}
+
+/* ms the head of l has waited, or 0 for an empty list. */
+static uint32_t
+list_head_age(struct server *s, const struct timed_list *l)
+{
+	if (l->head == SLAB_NONE)
+		return 0;
+	return server_now_ms(s) - link_of(s, l, l->head)->since_ms;
+}
+
+/* Start timer for the head's deadline unless it already waits. */
+static void
+list_arm(struct server *s, const struct timed_list *l, ev_timer *timer,
+    uint32_t timeout)
+{
+	uint32_t age;
+
+	if (timeout == 0 || l->head == SLAB_NONE || ev_is_active(timer))
+		return;
+	age = list_head_age(s, l);
+	ev_timer_set(timer, age >= timeout ? 0.0 : (timeout - age) / 1000.0,
+	    0.0);
+	ev_timer_start(s->loop, timer);
 }
 
 static void
 idle_touch(struct server *s, uint32_t token)
 {
-	if (s->idle_tail != token) {
-		idle_unlink(s, token);
-		idle_append(s, token);
-	} else {
-		slot_of(s, token)->last_active_ms = server_now_ms(s);
-	}
+	list_touch(s, &s->idle_list, token);
 }
 
-/* Start the idle timer for the head's deadline unless it already waits. */
 static void
 idle_arm(struct server *s)
 {
-	uint32_t timeout = s->cfg.idle_timeout_ms;
-	uint32_t age;
+	list_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
+}
 
-	if (timeout == 0 || s->idle_head == SLAB_NONE ||
-	    ev_is_active(&s->idle_timer))
-		return;
-	age = server_now_ms(s) - slot_of(s, s->idle_head)->last_active_ms;
-	ev_timer_set(&s->idle_timer,
-	    age >= timeout ? 0.0 : (timeout - age) / 1000.0, 0.0);
-	ev_timer_start(s->loop, &s->idle_timer);
+/*
+ * Keep a connection on the line list exactly while it holds a partial
+ * line.  held_before is what it held before bytes arrived; when that line
+ * was echoed (echoed is true) what it holds now is a new line, timed anew.
+ */
+static void
+line_track(struct server *s, uint32_t token, uint32_t held_before, bool echoed)
+{
+	uint32_t held = slot_of(s, token)->conn.held;
+
+	if (held_before > 0 && (held == 0 || echoed))
+		list_unlink(s, &s->line_list, token);
+	if (held > 0 && (held_before == 0 || echoed)) {
+		list_append(s, &s->line_list, token);
+		list_arm(s, &s->line_list, &s->line_timer,
+		    s->cfg.line_timeout_ms);
+	}
+}
+
+/* No more input from this connection: what it holds becomes echo. */
+static void
+conn_end_input(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+	uint32_t held = sl->conn.held;
+
+	conn_finish(&sl->conn, &s->pool);
+	line_track(s, token, held, false);
 }
 
 static void
@@ -129,8 +194,11 @@ conn_close(struct server *s, uint32_t token, const char *why)
 	log_debug("connection %u closed: %s", token, why);
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
+	if (sl->conn.held > 0)
+		list_unlink(s, &s->line_list, token);
 	conn_abort(&sl->conn, &s->pool);
-	idle_unlink(s, token);
+	list_unlink(s, &s->idle_list, token);
+	peers_remove(&s->peers, sl->peer);
 	slab_give(&s->slab, token);
 	/* A descriptor just came free: accept may work again. */
 	resume_accept(s);
@@ -223,6 +291,7 @@ conn_readable(struct server *s, uint32_t token)
 
 	while (c->state == CONN_READING) {
 		size_t room = conn_read_room(c);
+		uint32_t held = c->held;
 		struct conn_echo echo;
 		ssize_t n, w = 0;
 
@@ -232,7 +301,7 @@ conn_readable(struct server *s, uint32_t token)
 		if (n == 0) {
 			if (progress)
 				idle_touch(s, token);
-			conn_finish(c, &s->pool);
+			conn_end_input(s, token);
 			if (c->state == CONN_CLOSED)
 				conn_close(s, token, "end of input");
 			else
@@ -271,6 +340,7 @@ conn_readable(struct server *s, uint32_t token)
 			conn_close(s, token, "out of memory");
 			return;
 		}
+		line_track(s, token, held, echo.held_len + echo.fresh_len > 0);
 		if ((size_t)n < room || (size_t)n >= budget)
 			break;
 		budget -= (size_t)n;
@@ -293,34 +363,63 @@ conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_flush(s, token);
 }
 
+/* At most one line a second for a kind of refusal, with the count. */
+static void
+log_refusal(struct server *s, struct log_ratelimit *rl, const char *what,
+    uint32_t limit, const struct sockaddr *peer)
+{
+	char addr[NET_ADDR_TEXT];
+	unsigned long n;
+
+	n = log_ratelimit(rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n == 0)
+		return;
+	net_addr_text(peer, addr, sizeof(addr));
+	log_warn("%s (%u) reached: closed %lu new connection(s), the last from"
+	    " %s", what, limit, n, addr);
+}
+
 static void
 conn_open(struct server *s, int fd, const struct sockaddr *peer,
     uint32_t listener)
 {
-	uint32_t token = slab_take(&s->slab);
+	uint32_t token, peer_index;
 	struct slot *sl;
+	int nomem;
 
-	if (token == SLAB_NONE) {
-		unsigned long n;
-
-		/* Closing at once keeps the backlog from filling with clients
-		 * that would wait forever. */
+	/*
+	 * Past a limit the connection is accepted and closed at once: left
+	 * in the backlog, it would wait forever and crowd out others.
+	 */
+	peer_index = peers_add(&s->peers, peer, s->cfg.max_per_ip, &nomem);
+	if (peer_index == PEERS_NONE) {
 		close(fd);
-		s->refused++;
-		n = log_ratelimit(&s->rl_full, ev_now(s->loop),
-		    SERVER_LOG_INTERVAL);
-		if (n > 0)
-			log_warn("max_connections (%u) reached: closed %lu new"
-			    " connection(s); %llu refused in all",
-			    s->slab.limit, n, (unsigned long long)s->refused);
+		if (nomem) {
+			log_error("out of memory counting connections per"
+			    " address: closed a new connection");
+			return;
+		}
+		s->refused_per_ip++;
+		log_refusal(s, &s->rl_per_ip, "max_per_ip", s->cfg.max_per_ip,
+		    peer);
 		return;
 	}
-	net_tune_connection(fd);
+	token = slab_take(&s->slab);
+	if (token == SLAB_NONE) {
+		close(fd);
+		peers_remove(&s->peers, peer_index);
+		s->refused++;
+		log_refusal(s, &s->rl_full, "max_connections", s->slab.limit,
+		    peer);
+		return;
+	}
+	net_tune_connection(fd, (s->cfg.tcp_keepalive_ms + 999) / 1000);
 	sl = slot_of(s, token);
+	sl->peer = peer_index;
 	conn_init(&sl->conn, s->cfg.max_line);
 	ev_io_init(&sl->io, conn_cb, fd, EV_READ);
 	ev_io_start(s->loop, &sl->io);
-	idle_append(s, token);
+	list_append(s, &s->idle_list, token);
 	idle_arm(s);
 	s->accepted++;
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
@@ -411,15 +510,44 @@ idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
-	while (timeout > 0 && s->idle_head != SLAB_NONE) {
-		uint32_t age = server_now_ms(s) -
-		    slot_of(s, s->idle_head)->last_active_ms;
-
-		if (age < timeout)
-			break;
-		conn_close(s, s->idle_head, "idle timeout");
-	}
+	while (timeout > 0 && s->idle_list.head != SLAB_NONE &&
+	    list_head_age(s, &s->idle_list) >= timeout)
+		conn_close(s, s->idle_list.head, "idle timeout");
 	idle_arm(s);
+}
+
+/*
+ * A partial line held past line_timeout: echo it as it is and close, as
+ * if the client had ended its side.  Unlike the idle timeout, a client
+ * trickling a byte at a time does not reset this.
+ */
+static void
+line_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t timeout = s->cfg.line_timeout_ms;
+
+	(void)w;
+	(void)revents;
+	while (timeout > 0 && s->line_list.head != SLAB_NONE &&
+	    list_head_age(s, &s->line_list) >= timeout) {
+		uint32_t token = s->line_list.head;
+		struct slot *sl = slot_of(s, token);
+		unsigned long n;
+
+		s->line_timeouts++;
+		n = log_ratelimit(&s->rl_line, ev_now(loop), SERVER_LOG_INTERVAL);
+		if (n > 0)
+			log_info("line_timeout: closed %lu connection(s) holding a"
+			    " partial line for %ums, the last %u bytes on"
+			    " connection %u", n, timeout, sl->conn.held, token);
+		conn_end_input(s, token);
+		if (sl->conn.state == CONN_CLOSED)
+			conn_close(s, token, "line timeout");
+		else
+			conn_flush(s, token);
+	}
+	list_arm(s, &s->line_list, &s->line_timer, timeout);
 }
 
 static int
@@ -602,9 +730,11 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 	if (cfg->max_line != s->pool.size)
 		bufpool_resize(&s->pool, cfg->max_line);
 	s->cfg = *cfg;
-	/* The deadline of the oldest connection may have moved either way. */
+	/* The deadlines of the oldest connections may have moved either way. */
 	ev_timer_stop(s->loop, &s->idle_timer);
 	idle_arm(s);
+	ev_timer_stop(s->loop, &s->line_timer);
+	list_arm(s, &s->line_list, &s->line_timer, cfg->line_timeout_ms);
 	return 0;
 }
 
@@ -614,7 +744,8 @@ status_text(const struct server *s, const char *state, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s: %u connection(s) open, %llu served, %llu refused,"
 	    " %llu bytes echoed", state, s->slab.used,
-	    (unsigned long long)s->accepted, (unsigned long long)s->refused,
+	    (unsigned long long)s->accepted,
+	    (unsigned long long)(s->refused + s->refused_per_ip),
 	    (unsigned long long)s->bytes_echoed);
 }
 
@@ -672,14 +803,14 @@ reload(struct server *s)
 static void
 drain_now(struct server *s)
 {
-	while (s->idle_head != SLAB_NONE) {
-		uint32_t token = s->idle_head;
+	while (s->idle_list.head != SLAB_NONE) {
+		uint32_t token = s->idle_list.head;
 		struct slot *sl = slot_of(s, token);
 
-		conn_finish(&sl->conn, &s->pool);
+		conn_end_input(s, token);
 		if (sl->conn.state == CONN_WRITING)
 			conn_flush(s, token);
-		if (s->idle_head == token)
+		if (s->idle_list.head == token)
 			conn_close(s, token, sl->conn.pending > 0 ?
 			    "shutdown timeout with echo pending" :
 			    "shutdown timeout");
@@ -748,6 +879,18 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		begin_shutdown(s, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* A seed the clients cannot guess, for the address table's hash. */
+static uint64_t
+peers_seed(void)
+{
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^
+		    (uint64_t)(ev_time() * 1e6);
+	return seed;
+}
+
 int
 server_init(struct server *s, const struct config *cfg,
     const char *config_path, char *err, size_t errlen)
@@ -758,7 +901,8 @@ server_init(struct server *s, const struct config *cfg,
 	memset(s, 0, sizeof(*s));
 	s->config_path = config_path;
 	s->cfg = *cfg;
-	s->idle_head = s->idle_tail = SLAB_NONE;
+	list_init(&s->idle_list, offsetof(struct slot, idle));
+	list_init(&s->line_list, offsetof(struct slot, line));
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		s->listeners[t].fd = -1;
 
@@ -779,7 +923,13 @@ server_init(struct server *s, const struct config *cfg,
 		return EX_SERVER_OSERR;
 	}
 	bufpool_init(&s->pool, cfg->max_line);
+	if (peers_init(&s->peers, peers_seed()) == -1) {
+		snprintf(err, errlen, "out of memory for the address table");
+		server_destroy(s);
+		return EX_SERVER_OSERR;
+	}
 	ev_timer_init(&s->idle_timer, idle_timer_cb, 0.0, 0.0);
+	ev_timer_init(&s->line_timer, line_timer_cb, 0.0, 0.0);
 	ev_timer_init(&s->accept_timer, accept_timer_cb, 0.0, 0.0);
 	ev_timer_init(&s->shutdown_timer, shutdown_timer_cb, 0.0, 0.0);
 	if (scratch_reserve(s, cfg->max_line) == -1) {
@@ -829,9 +979,12 @@ server_run(struct server *s)
 	status_text(s, "serving", status, sizeof(status));
 	service_ready(status);
 	ev_run(s->loop, 0);
-	log_info("stopped: %llu connection(s) served, %llu refused,"
+	log_info("stopped: %llu connection(s) served, %llu refused at"
+	    " max_connections, %llu at max_per_ip, %llu closed by line_timeout,"
 	    " %llu bytes echoed", (unsigned long long)s->accepted,
 	    (unsigned long long)s->refused,
+	    (unsigned long long)s->refused_per_ip,
+	    (unsigned long long)s->line_timeouts,
 	    (unsigned long long)s->bytes_echoed);
 	return EX_SERVER_OK;
 }
@@ -841,8 +994,8 @@ server_destroy(struct server *s)
 {
 	if (s->loop == NULL)
 		return;
-	while (s->idle_head != SLAB_NONE)
-		conn_close(s, s->idle_head, "server exit");
+	while (s->idle_list.head != SLAB_NONE)
+		conn_close(s, s->idle_list.head, "server exit");
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		if (s->listeners[t].fd != -1)
 			listener_close(s, t);
@@ -850,11 +1003,13 @@ server_destroy(struct server *s)
 	ev_signal_stop(s->loop, &s->sig_int);
 	ev_signal_stop(s->loop, &s->sig_hup);
 	ev_timer_stop(s->loop, &s->idle_timer);
+	ev_timer_stop(s->loop, &s->line_timer);
 	ev_timer_stop(s->loop, &s->accept_timer);
 	ev_timer_stop(s->loop, &s->shutdown_timer);
 	ev_timer_stop(s->loop, &s->status_timer);
 	ev_timer_stop(s->loop, &s->watchdog_timer);
 	bufpool_destroy(&s->pool);
+	peers_destroy(&s->peers);
 	slab_destroy(&s->slab);
 	free(s->scratch);
 	ev_loop_destroy(s->loop);

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "log.h"
 #include "net.h"
+#include "peers.h"
 #include "slab.h"
 
 #define SERVER_LISTENERS CONFIG_LISTEN_MAX      /* tokens [0, this) are listeners */
@@ -27,17 +28,31 @@
 #define EX_SERVER_OK 0
 #define EX_SERVER_OSERR 71                      /* cannot bind or listen */
 
+/* A place in one of the lists of connections ordered by a time. */
+struct timed_link {
+	uint32_t since_ms;              /* ms since server start */
+	uint32_t prev;                  /* older neighbour, SLAB_NONE at the head */
+	uint32_t next;                  /* newer neighbour, SLAB_NONE at the tail */
+};
+
+/* The head and tail of such a list: every append carries the latest time. */
+struct timed_list {
+	uint32_t head;                  /* oldest */
+	uint32_t tail;                  /* newest */
+	size_t link_offset;             /* of the struct timed_link in struct slot */
+};
+
 /*
  * One slab slot: a listener's or a connection's watcher, and for a
- * connection its state machine and its place in the idle list.
- * 96 bytes on LP64: ev_io 48, conn 32, three 4-byte fields and padding.
+ * connection its state machine and its places in the timeout lists.
+ * 112 bytes on LP64: ev_io 48, conn 32, two links of 12, the peer index 4.
  */
 struct slot {
 	ev_io io;                       /* must stay first: callbacks cast it back */
 	struct conn conn;               /* the echo state machine */
-	uint32_t last_active_ms;        /* ms since server start of the last progress */
-	uint32_t idle_prev;             /* older neighbour in the idle list */
-	uint32_t idle_next;             /* newer neighbour in the idle list */
+	struct timed_link idle;         /* since the last read or write progress */
+	struct timed_link line;         /* since the held partial line began */
+	uint32_t peer;                  /* entry in server.peers for max_per_ip */
 };
 
 struct listener {
@@ -61,16 +76,22 @@ struct server {
 	ev_timer shutdown_timer;        /* ends the drain after shutdown_timeout */
 	ev_timer status_timer;          /* keeps the service manager's STATUS= current */
 	ev_timer watchdog_timer;        /* WATCHDOG=1 at half the manager's period */
-	ev_tstamp epoch;                /* loop time at start; last_active_ms counts from it */
-	uint32_t idle_head;             /* least recently active connection */
-	uint32_t idle_tail;             /* most recently active connection */
+	ev_timer line_timer;            /* due when the oldest partial line times out */
+	ev_tstamp epoch;                /* loop time at start; since_ms counts from it */
+	struct timed_list idle_list;    /* every connection, least recently active first */
+	struct timed_list line_list;    /* connections holding a partial line, oldest first */
+	struct peers peers;             /* open connections per source address */
 	bool accept_paused;             /* listeners stopped until descriptors free up */
 	bool stopping;                  /* SIGTERM seen: draining, not accepting */
 	bool activated;                 /* listeners were passed by socket activation */
 	struct log_ratelimit rl_full;   /* refusals at max_connections */
+	struct log_ratelimit rl_per_ip; /* refusals at max_per_ip */
+	struct log_ratelimit rl_line;   /* partial lines timed out */
 	struct log_ratelimit rl_accept; /* accept failures */
 	uint64_t accepted;              /* connections accepted and served */
 	uint64_t refused;               /* connections closed at max_connections */
+	uint64_t refused_per_ip;        /* connections closed at max_per_ip */
+	uint64_t line_timeouts;         /* connections closed by line_timeout */
 	uint64_t bytes_echoed;          /* bytes the kernel took from us */
 };
 

@@ -34,6 +34,9 @@ static const char defaults_text[] =
     "server.max_connections = 10000\n"
     "connection.max_line = 65536\n"
     "connection.idle_timeout = 300000ms\n"
+    "connection.max_per_ip = 0\n"
+    "connection.line_timeout = 30000ms\n"
+    "connection.tcp_keepalive = 300000ms\n"
     "daemon.log_level = info\n"
     "daemon.shutdown_timeout = 10000ms\n";
 
@@ -461,6 +464,34 @@ static const struct value_case value_cases[] = {
 	{ "server", "listen", "127.0.0.1:18446744073709551696", 0, NULL,
 	    "\"127.0.0.1:18446744073709551696\": port must be a number from 0 to 65535" },
 	{ "server", "listen", "", 0, NULL, "empty value" },
+
+	/* [connection] max_per_ip: a count, 0 = unlimited */
+	{ "connection", "max_per_ip", "0", 0, NULL, NULL },
+	{ "connection", "max_per_ip", "1", 1, NULL, NULL },
+	{ "connection", "max_per_ip", "1000000", 1000000, NULL, NULL },
+	{ "connection", "max_per_ip", "1000001", 0, NULL,
+	    "\"1000001\": out of range (0 to 1000000)" },
+	{ "connection", "max_per_ip", "-1", 0, NULL, "\"-1\": negative values are not allowed" },
+	{ "connection", "max_per_ip", "5x", 0, NULL, "\"5x\": unexpected \"x\" after the number" },
+	{ "connection", "max_per_ip", "4294967297", 0, NULL,
+	    "\"4294967297\": out of range (0 to 1000000)" },
+
+	/* [connection] line_timeout: a duration, 0 = never */
+	{ "connection", "line_timeout", "30s", 30000, NULL, NULL },
+	{ "connection", "line_timeout", "0", 0, NULL, NULL },
+	{ "connection", "line_timeout", "250ms", 250, NULL, NULL },
+	{ "connection", "line_timeout", "168h", 604800000, NULL, NULL },
+	{ "connection", "line_timeout", "169h", 0, NULL, "\"169h\": out of range (0 to 604800 seconds)" },
+	{ "connection", "line_timeout", "1d", 0, NULL, "\"1d\": unknown unit \"d\" (use ms, s, m or h)" },
+	{ "connection", "line_timeout", "-1s", 0, NULL, "\"-1s\": negative values are not allowed" },
+
+	/* [connection] tcp_keepalive: a duration, 0 = off, at most TCP_KEEPIDLE's 32767 s */
+	{ "connection", "tcp_keepalive", "300s", 300000, NULL, NULL },
+	{ "connection", "tcp_keepalive", "0", 0, NULL, NULL },
+	{ "connection", "tcp_keepalive", "32767", 32767000, NULL, NULL },
+	{ "connection", "tcp_keepalive", "32768", 0, NULL, "\"32768\": out of range (0 to 32767 seconds)" },
+	{ "connection", "tcp_keepalive", "10h", 0, NULL, "\"10h\": out of range (0 to 32767 seconds)" },
+	{ "connection", "tcp_keepalive", "5 m", 0, NULL, "\"5 m\": unknown unit \" m\" (use ms, s, m or h)" },
 };
 #define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
 
@@ -478,6 +509,12 @@ field_value(const struct config *cfg, const char *key)
 		return cfg->idle_timeout_ms;
 	if (strcmp(key, "shutdown_timeout") == 0)
 		return cfg->shutdown_timeout_ms;
+	if (strcmp(key, "max_per_ip") == 0)
+		return cfg->max_per_ip;
+	if (strcmp(key, "line_timeout") == 0)
+		return cfg->line_timeout_ms;
+	if (strcmp(key, "tcp_keepalive") == 0)
+		return cfg->tcp_keepalive_ms;
 	if (strcmp(key, "log_level") == 0)
 		return (uint64_t)cfg->log_level;
 	ck_abort_msg("no field for key %s", key);
