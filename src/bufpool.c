@@ -16,6 +16,8 @@ bufpool_resize(struct bufpool *p, uint32_t size)
 	bufpool_destroy(p);
 	p->size = size;
 	p->keep = BUFPOOL_KEEP_BYTES / size;
+	if (p->keep > BUFPOOL_KEEP_MAX)
+		p->keep = BUFPOOL_KEEP_MAX;
 	if (p->keep == 0)
 		p->keep = 1;
 }
@@ -28,6 +30,7 @@ bufpool_destroy(struct bufpool *p)
 	for (buf = p->free_list; buf != NULL; buf = next) {
 		memcpy(&next, buf, sizeof(next));
 		free(buf);
+		p->freed += p->size;
 	}
 	p->free_list = NULL;
 	p->idle = 0;
@@ -58,6 +61,7 @@ bufpool_put(struct bufpool *p, void *buf, uint32_t size)
 	p->out--;
 	if (size != p->size || p->idle >= p->keep) {
 		free(buf);
+		p->freed += size;
 		return;
 	}
 	memcpy(buf, &p->free_list, sizeof(p->free_list));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define BUFPOOL_KEEP_BYTES (4u * 1024 * 1024)  /* most idle buffer memory kept */
+#define BUFPOOL_KEEP_MAX 64u                    /* most idle buffers kept */
 
 struct bufpool {
 	void *free_list;                /* idle buffers, linked through their first bytes */
@@ -17,6 +18,7 @@ struct bufpool {
 	uint32_t idle;                  /* buffers on free_list */
 	uint32_t keep;                  /* most buffers kept on free_list */
 	uint32_t out;                   /* buffers handed out and not yet returned */
+	uint64_t freed;                 /* bytes given back to free() so far */
 };
 
 void bufpool_init(struct bufpool *p, uint32_t size);

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -749,17 +752,31 @@ status_text(const struct server *s, const char *state, char *buf, size_t len)
 	    (unsigned long long)s->bytes_echoed);
 }
 
+/*
+ * Every few seconds: keep the service manager's STATUS= current, and once
+ * many buffers went back to free(), hand the memory back to the system, so
+ * that RSS falls again after a burst of connections holding bytes.
+ */
 static void
-status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+housekeeping_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
-	char status[200];
 
 	(void)w;
 	(void)revents;
-	status_text(s, s->stopping ? "draining" : "serving", status,
-	    sizeof(status));
-	service_status("%s", status);
+	if (service_notify_wanted()) {
+		char status[200];
+
+		status_text(s, s->stopping ? "draining" : "serving", status,
+		    sizeof(status));
+		service_status("%s", status);
+	}
+#ifdef HAVE_MALLOC_TRIM
+	if (s->pool.freed - s->trimmed_at >= SERVER_TRIM_BYTES) {
+		malloc_trim(0);
+		s->trimmed_at = s->pool.freed;
+	}
+#endif
 }
 
 /* Pinged from the loop itself, so that a stuck loop stops the pings. */
@@ -950,10 +967,9 @@ server_init(struct server *s, const struct config *cfg,
 		return EX_SERVER_OSERR;
 	}
 
-	ev_timer_init(&s->status_timer, status_timer_cb, SERVER_STATUS_INTERVAL,
-	    SERVER_STATUS_INTERVAL);
-	if (service_notify_wanted())
-		ev_timer_start(s->loop, &s->status_timer);
+	ev_timer_init(&s->housekeeping_timer, housekeeping_timer_cb,
+	    SERVER_HOUSEKEEPING, SERVER_HOUSEKEEPING);
+	ev_timer_start(s->loop, &s->housekeeping_timer);
 	watchdog = service_watchdog_usec();
 	ev_timer_init(&s->watchdog_timer, watchdog_timer_cb,
 	    watchdog / 2e6, watchdog / 2e6);
@@ -1006,7 +1022,7 @@ server_destroy(struct server *s)
 	ev_timer_stop(s->loop, &s->line_timer);
 	ev_timer_stop(s->loop, &s->accept_timer);
 	ev_timer_stop(s->loop, &s->shutdown_timer);
-	ev_timer_stop(s->loop, &s->status_timer);
+	ev_timer_stop(s->loop, &s->housekeeping_timer);
 	ev_timer_stop(s->loop, &s->watchdog_timer);
 	bufpool_destroy(&s->pool);
 	peers_destroy(&s->peers);

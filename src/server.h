@@ -23,7 +23,8 @@
 #define SERVER_READ_BUDGET (256u * 1024)        /* bytes read from one connection per wakeup */
 #define SERVER_ACCEPT_RETRY 0.1                 /* s before retrying accept after EMFILE */
 #define SERVER_LOG_INTERVAL 1.0                 /* s between rate-limited log lines */
-#define SERVER_STATUS_INTERVAL 5.0              /* s between STATUS= notifications */
+#define SERVER_HOUSEKEEPING 5.0                 /* s between STATUS= lines and heap trims */
+#define SERVER_TRIM_BYTES (1024u * 1024)        /* freed bytes that make a trim worth it */
 
 #define EX_SERVER_OK 0
 #define EX_SERVER_OSERR 71                      /* cannot bind or listen */
@@ -74,7 +75,8 @@ struct server {
 	ev_timer idle_timer;            /* due when the oldest connection idles out */
 	ev_timer accept_timer;          /* resumes accept paused by EMFILE */
 	ev_timer shutdown_timer;        /* ends the drain after shutdown_timeout */
-	ev_timer status_timer;          /* keeps the service manager's STATUS= current */
+	ev_timer housekeeping_timer;    /* STATUS= for the service manager, heap trim */
+	uint64_t trimmed_at;            /* pool.freed at the last heap trim */
 	ev_timer watchdog_timer;        /* WATCHDOG=1 at half the manager's period */
 	ev_timer line_timer;            /* due when the oldest partial line times out */
 	ev_tstamp epoch;                /* loop time at start; since_ms counts from it */
