@@ -10,7 +10,7 @@
 
 #include "config.h"
 
-#define NET_ADDR_TEXT 64                /* "[v6 address]:port" plus NUL */
+#define NET_ADDR_TEXT CONFIG_ADDR_TEXT /* "[v6 address]:port" plus NUL */
 
 /*
  * A non-blocking, close-on-exec listening socket bound to addr.  Returns

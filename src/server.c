@@ -638,8 +638,12 @@ listeners_apply(struct server *s, const struct config *cfg, char *err,
 			continue;
 		}
 		for (t = 0; t < SERVER_LISTENERS; t++)
-			if (opened[t])
+			if (opened[t]) {
+				log_info("no longer listening on %s (token %u):"
+				    " the reload is rolled back",
+				    s->listeners[t].bound, t);
 				listener_close(s, t);
+			}
 		return -1;
 	}
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++) {
@@ -725,8 +729,12 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 		    cfg->max_line);
 		return -1;
 	}
-	/* Passed sockets are the service manager's to change, not ours. */
-	if (!s->activated && listeners_apply(s, cfg, err, errlen) == -1)
+	/*
+	 * Passed sockets are the service manager's to change, not ours; and
+	 * once draining, no listener may open again.
+	 */
+	if (!s->activated && !s->stopping &&
+	    listeners_apply(s, cfg, err, errlen) == -1)
 		return -1;
 	log_set_level(cfg->log_level);
 	slab_set_limit(&s->slab, cfg->max_connections);
