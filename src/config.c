@@ -781,6 +781,16 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	return status;
 }
 
+/* True when buf holds nothing but white space. */
+static bool
+config_blank(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (strchr(" \t\r\n", buf[i]) == NULL || buf[i] == '\0')
+			return false;
+	return true;
+}
+
 enum config_status
 config_parse_buffer(const char *path, const char *buf, size_t len,
     struct config *cfg, char *err, size_t errlen)
@@ -791,6 +801,15 @@ config_parse_buffer(const char *path, const char *buf, size_t len,
 	config_defaults(cfg);
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	/*
+	 * An empty file is far more often a failed copy than a wish for the
+	 * defaults, which need no file at all.
+	 */
+	if (config_blank(buf, len)) {
+		config_set_error(err, errlen, "%s: the file is empty (run without"
+		    " -c for the built-in defaults)", path);
+		return CONFIG_INVALID;
+	}
 	memset(&cp, 0, sizeof(cp));
 	cp.cp_path = path;
 	cp.cp_cfg = cfg;

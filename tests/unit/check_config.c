@@ -673,13 +673,16 @@ END_TEST
 START_TEST(test_empty_file)
 {
 	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg, def;
+	struct config cfg;
 
 	ck_assert_int_eq(load_text("", &cfg, err, path, sizeof(path)),
-	    CONFIG_OK);
-	ck_assert_str_eq(err, "");
-	config_defaults(&def);
-	ck_assert_mem_eq(&cfg, &def, sizeof(cfg));
+	    CONFIG_INVALID);
+	assert_error(err, path,
+	    ": the file is empty (run without -c for the built-in defaults)");
+	ck_assert_int_eq(load_text(" \n\t\r\n\n", &cfg, err, path,
+	    sizeof(path)), CONFIG_INVALID);
+	assert_error(err, path,
+	    ": the file is empty (run without -c for the built-in defaults)");
 }
 END_TEST
 
