@@ -159,6 +159,9 @@ echoes_back() {
 	client "$1" "${2:-}" "${3:-}" > "$1.echo" && cmp -s "$1" "$1.echo"
 }
 
+# refused HOST PORT: nothing accepts connections there.
+refused() { ! nc -z -w "$WAIT_SECONDS" "$1" "$2" 2>/dev/null; }
+
 # Clients that stay connected while the script acts on them.
 # open_client NAME [PORT [HOST]] runs nc reading the FIFO $WORKDIR/NAME.in;
 # a tracked holder process keeps that FIFO open, so nc sees no end of input
@@ -178,6 +181,12 @@ open_client() {
 	    2> "$_c.err" &
 	echo $! > "$_c.pid"
 	track $!
+	# Bytes written into the FIFO before nc opens it would be lost when
+	# the writer closes: wait until nc reads from it (or has failed).
+	wait_until reads_fifo $! "$_c.in"
+}
+reads_fifo() {
+	[ "$(readlink -f "/proc/$1/fd/0")" = "$(readlink -f "$2")" ] || gone "$1"
 }
 client_pid() { cat "$WORKDIR/$1.pid"; }
 
@@ -213,8 +222,8 @@ close_client() {
 	wait_exit "$(client_pid "$1")"
 }
 
-# kill_client NAME: the client vanishes (SIGKILL): no FIN, unread data is
-# answered with a reset.
+# kill_client NAME: the client vanishes (SIGKILL, no shutdown of its own);
+# the kernel closes its socket, with a reset if echo was left unread.
 kill_client() {
 	_p=$(client_pid "$1")
 	kill -KILL "$_p" 2>/dev/null
