@@ -3,6 +3,7 @@
 # STATUS, RELOADING + MONOTONIC_USEC, STOPPING, WATCHDOG) received on our own
 # NOTIFY_SOCKET, and socket activation by systemd-socket-activate.  Built
 # --without-systemd, the daemon must send nothing and serve its listen lines.
+# shellcheck disable=SC2317 # helpers are called through check and wait_until
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
 LISTENER="${abs_top_builddir:-.}/tests/tools/notify_listener"
