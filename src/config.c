@@ -43,6 +43,8 @@ enum config_kind {
 	CONFIG_KIND_SIZE,               /* bytes, or k/K/M (1024-based) */
 	CONFIG_KIND_DURATION,           /* seconds, or ms/s/m/h; stored in ms */
 	CONFIG_KIND_LOG_LEVEL,          /* error, warning, info, debug */
+	CONFIG_KIND_SWITCH,             /* on or off, stored as 1 or 0 */
+	CONFIG_KIND_CIDR_LIST,          /* ADDR[/BITS] ..., blank-separated */
 };
 
 /* C type of a numeric field, found by CONFIG_NUMBER() at compile time. */
@@ -81,6 +83,9 @@ static const struct config_key config_keys[] = {
 	    CONFIG_DEFAULT_BACKLOG, CONFIG_BACKLOG_MIN, CONFIG_BACKLOG_MAX },
 	{ "server", "max_connections", CONFIG_KIND_COUNT, CONFIG_NUMBER(max_connections),
 	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX },
+	{ "server", "proxy_protocol", CONFIG_KIND_SWITCH, CONFIG_NUMBER(proxy_protocol),
+	    0, 0, 1 },
+	{ "server", "proxy_from", CONFIG_KIND_CIDR_LIST, CONFIG_SPECIAL(proxy_from), 0, 0, 0 },
 	{ "connection", "max_line", CONFIG_KIND_SIZE, CONFIG_NUMBER(max_line),
 	    CONFIG_DEFAULT_MAX_LINE, CONFIG_MAX_LINE_MIN, CONFIG_MAX_LINE_MAX },
 	{ "connection", "idle_timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(idle_timeout_ms),
@@ -491,6 +496,124 @@ config_take_listen(struct config_parse *cp, const struct config_key *key,
 }
 
 /*
+ * One network, "ADDR" or "ADDR/BITS", into out; an address alone is a
+ * network of one.  Returns 0, or -1 with the reason in why.
+ */
+static int
+config_parse_cidr(const char *text, size_t len, struct config_cidr *out,
+    char *why, size_t whylen)
+{
+	char addr[INET6_ADDRSTRLEN + 8], q[CONFIG_QUOTE_BUF];
+	const char *slash = memchr(text, '/', len);
+	size_t alen = slash != NULL ? (size_t)(slash - text) : len;
+	unsigned bits, max;
+	struct in_addr in4;
+
+	config_escape(q, sizeof(q), text, len);
+	if (alen == 0 || alen >= sizeof(addr)) {
+		snprintf(why, whylen, "\"%s\": not an address", q);
+		return -1;
+	}
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, addr, &in4) == 1) {
+		out->addr[10] = out->addr[11] = 0xff;
+		memcpy(out->addr + 12, &in4, 4);
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+		max = 128;
+	} else {
+		snprintf(why, whylen, "\"%s\": not a numeric IPv4 or IPv6"
+		    " address", q);
+		return -1;
+	}
+	bits = max;
+	if (slash != NULL) {
+		const char *b = slash + 1, *end = text + len;
+
+		if (b == end || end - b > 3) {
+			snprintf(why, whylen, "\"%s\": prefix length must be 0 to"
+			    " %u", q, max);
+			return -1;
+		}
+		bits = 0;
+		for (; b < end; b++) {
+			if (*b < '0' || *b > '9') {
+				snprintf(why, whylen, "\"%s\": prefix length must"
+				    " be 0 to %u", q, max);
+				return -1;
+			}
+			bits = bits * 10 + (unsigned)(*b - '0');
+		}
+		if (bits > max) {
+			snprintf(why, whylen, "\"%s\": prefix length must be 0"
+			    " to %u", q, max);
+			return -1;
+		}
+	}
+	out->bits = (uint8_t)(max == 32 ? 96 + bits : bits);
+	return 0;
+}
+
+/* A blank-separated list of networks replaces cfg->proxy_from. */
+static int
+config_parse_cidr_list(const char *value, struct config *cfg, char *why,
+    size_t whylen)
+{
+	const char *p = value;
+	unsigned n = 0;
+
+	while (*p != '\0') {
+		size_t len;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t");
+		if (n == CONFIG_PROXY_FROM_MAX) {
+			snprintf(why, whylen, "more than %d networks",
+			    CONFIG_PROXY_FROM_MAX);
+			return -1;
+		}
+		if (config_parse_cidr(p, len, &cfg->proxy_from[n], why,
+		    whylen) == -1)
+			return -1;
+		n++;
+		p += len;
+	}
+	cfg->nproxy_from = n;
+	return 0;
+}
+
+int
+config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+	uint8_t key[16] = { 0 };
+
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	} else {
+		return 0;
+	}
+	for (unsigned i = 0; i < cfg->nproxy_from; i++) {
+		const struct config_cidr *c = &cfg->proxy_from[i];
+		unsigned whole = c->bits / 8, rest = c->bits % 8;
+
+		if (memcmp(key, c->addr, whole) != 0)
+			continue;
+		if (rest == 0 || ((key[whole] ^ c->addr[whole]) &
+		    (0xff00u >> rest) & 0xff) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * inih handler for one "key = value" line: find the key, refuse repeats,
  * parse and store the value.  Returns 1, or 0 after recording the error.
  */
@@ -573,6 +696,23 @@ config_handler(void *user, const char *section, const char *name,
 			config_line_error(cp, "[%s] %s: \"%s\": unknown log level "
 			    "(use error, warning, info or debug)",
 			    key->ck_section, key->ck_name, q);
+			return 0;
+		}
+		return 1;
+	case CONFIG_KIND_SWITCH:
+		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+			config_quote(q, sizeof(q), value);
+			config_line_error(cp, "[%s] %s: \"%s\": use on or off",
+			    key->ck_section, key->ck_name, q);
+			return 0;
+		}
+		config_store_number(cp->cp_cfg, key, strcmp(value, "on") == 0);
+		return 1;
+	case CONFIG_KIND_CIDR_LIST:
+		if (config_parse_cidr_list(value, cp->cp_cfg, why,
+		    sizeof(why)) == -1) {
+			config_line_error(cp, "[%s] %s: %s", key->ck_section,
+			    key->ck_name, why);
 			return 0;
 		}
 		return 1;
@@ -746,6 +886,7 @@ fail:
 void
 config_defaults(struct config *cfg)
 {
+	char why[CONFIG_ERROR_MAX];
 	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -761,6 +902,9 @@ config_defaults(struct config *cfg)
 	if (config_parse_listen(CONFIG_DEFAULT_LISTEN, &cfg->listen[0], NULL,
 	    0) == 0)
 		cfg->nlisten = 1;
+	if (config_parse_cidr_list(CONFIG_DEFAULT_PROXY_FROM, cfg, why,
+	    sizeof(why)) == -1)
+		cfg->nproxy_from = 0;
 }
 
 enum config_status
@@ -948,6 +1092,35 @@ config_parse_listen(const char *text, struct config_listen *out, char *err,
  * when buf is too short, as with snprintf.  Returns 0, or -1 on an
  * encoding error.
  */
+/* "server.proxy_from = 127.0.0.0/8 ::1/128" in snprintf's manner. */
+static int
+config_format_cidrs(const struct config *cfg, const struct config_key *key,
+    char *dst, size_t room)
+{
+	char line[CONFIG_PROXY_FROM_MAX * (INET6_ADDRSTRLEN + 5) + 64];
+	size_t used;
+
+	used = (size_t)snprintf(line, sizeof(line), "%s.%s =", key->ck_section,
+	    key->ck_name);
+	for (unsigned i = 0; i < cfg->nproxy_from &&
+	    i < CONFIG_PROXY_FROM_MAX; i++) {
+		const struct config_cidr *c = &cfg->proxy_from[i];
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		char text[INET6_ADDRSTRLEN];
+
+		if (memcmp(c->addr, mapped, 12) == 0 && c->bits >= 96) {
+			inet_ntop(AF_INET, c->addr + 12, text, sizeof(text));
+			used += (size_t)snprintf(line + used, sizeof(line) - used,
+			    " %s/%u", text, c->bits - 96u);
+		} else {
+			inet_ntop(AF_INET6, c->addr, text, sizeof(text));
+			used += (size_t)snprintf(line + used, sizeof(line) - used,
+			    " %s/%u", text, (unsigned)c->bits);
+		}
+	}
+	return snprintf(dst, room, "%s\n", line);
+}
+
 static int
 config_format_one(const struct config *cfg, const struct config_key *key,
     unsigned i, char *buf, size_t len, size_t *total)
@@ -975,6 +1148,13 @@ config_format_one(const struct config *cfg, const struct config_key *key,
 	case CONFIG_KIND_SIZE:
 		n = snprintf(dst, room, "%s.%s = %" PRIu64 "\n",
 		    key->ck_section, key->ck_name, config_load_number(cfg, key));
+		break;
+	case CONFIG_KIND_SWITCH:
+		n = snprintf(dst, room, "%s.%s = %s\n", key->ck_section,
+		    key->ck_name, config_load_number(cfg, key) ? "on" : "off");
+		break;
+	case CONFIG_KIND_CIDR_LIST:
+		n = config_format_cidrs(cfg, key, dst, room);
 		break;
 	}
 	if (n < 0)

@@ -14,10 +14,12 @@
 #include <sys/socket.h>
 
 #define CONFIG_LISTEN_MAX 16            /* listen lines in one file */
+#define CONFIG_PROXY_FROM_MAX 16        /* networks in proxy_from */
 #define CONFIG_ADDR_TEXT 56             /* "[v6 address]:port" plus NUL */
 #define CONFIG_ERROR_MAX 512            /* bytes of an error message */
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:6567"
+#define CONFIG_DEFAULT_PROXY_FROM "127.0.0.0/8 ::1"  /* loopback only */
 #define CONFIG_DEFAULT_BACKLOG 511
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 10000
 #define CONFIG_DEFAULT_MAX_LINE (64u * 1024)        /* bytes */
@@ -54,6 +56,12 @@ enum config_status {
 	CONFIG_INVALID = 78,            /* EX_CONFIG: a bad line, key or value */
 };
 
+/* A network: an address and how many leading bits of it must match. */
+struct config_cidr {
+	uint8_t addr[16];               /* IPv6, or IPv4 mapped (::ffff:a.b.c.d) */
+	uint8_t bits;                   /* prefix length over those 128 bits */
+};
+
 /* One listen line: what the operator wrote and the address it names. */
 struct config_listen {
 	char text[CONFIG_ADDR_TEXT];    /* normalised "127.0.0.1:6567" / "[::1]:6567" */
@@ -65,6 +73,9 @@ struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX]; /* [server] listen, in file order */
 	unsigned nlisten;               /* entries of listen in use, >= 1 */
 	int backlog;                    /* [server] backlog: listen(2) queue length */
+	uint32_t proxy_protocol;        /* [server] proxy_protocol: 1 = on */
+	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
+	unsigned nproxy_from;           /* entries of proxy_from in use */
 	uint32_t max_connections;       /* [server] max_connections: open connections at once */
 	uint32_t max_line;              /* [connection] max_line: bytes held before a fragment */
 	uint32_t idle_timeout_ms;       /* [connection] idle_timeout: 0 = never */
@@ -109,6 +120,9 @@ int config_parse_listen(const char *text, struct config_listen *out,
  * len was too small for it; buf is always NUL-terminated when len > 0.
  */
 int config_format(const struct config *cfg, char *buf, size_t len);
+
+/* True when sa lies in one of the networks of proxy_from. */
+int config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa);
 
 /* Name of a log level as written in the file ("warning"), and back. */
 const char *config_log_level_name(enum log_level level);

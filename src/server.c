@@ -197,16 +197,72 @@ conn_close(struct server *s, uint32_t token, const char *why)
 	log_debug("connection %u closed: %s", token, why);
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
-	if (sl->conn.held > 0)
+	if (sl->proxy != NULL) {
+		list_unlink(s, &s->proxy_list, token);
+		free(sl->proxy);
+		sl->proxy = NULL;
+	} else if (sl->conn.held > 0) {
 		list_unlink(s, &s->line_list, token);
+	}
 	conn_abort(&sl->conn, &s->pool);
 	list_unlink(s, &s->idle_list, token);
-	peers_remove(&s->peers, sl->peer);
+	if (sl->peer != PEERS_NONE)
+		peers_remove(&s->peers, sl->peer);
 	slab_give(&s->slab, token);
 	/* A descriptor just came free: accept may work again. */
 	resume_accept(s);
 	if (s->stopping && s->slab.used == 0)
 		ev_break(s->loop, EVBREAK_ALL);
+}
+
+/* Close after a failed system call, with its errno as the reason. */
+static void
+conn_fail(struct server *s, uint32_t token, const char *call)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "%s: %s", call, strerror(errno));
+	conn_close(s, token, why);
+}
+
+/* At most one line a second for a kind of refusal, with the count. */
+static void
+log_refusal(struct server *s, struct log_ratelimit *rl, const char *what,
+    uint32_t limit, const struct sockaddr *peer)
+{
+	char addr[NET_ADDR_TEXT];
+	unsigned long n;
+
+	n = log_ratelimit(rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n == 0)
+		return;
+	net_addr_text(peer, addr, sizeof(addr));
+	log_warn("%s (%u) reached: closed %lu new connection(s), the last from"
+	    " %s", what, limit, n, addr);
+}
+
+/*
+ * Close a connection over its PROXY header (missing, malformed, late, or
+ * from an address not trusted to send one); counted, logged once a second.
+ */
+static void
+proxy_reject(struct server *s, uint32_t token, const char *why)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[NET_ADDR_TEXT] = "?";
+	unsigned long n;
+
+	s->proxy_rejected++;
+	n = log_ratelimit(&s->rl_proxy, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n > 0) {
+		if (getpeername(slot_of(s, token)->io.fd, (struct sockaddr *)&ss,
+		    &len) == 0)
+			net_addr_text((struct sockaddr *)&ss, addr, sizeof(addr));
+		log_warn("PROXY protocol: %s: closed %lu connection(s), the last"
+		    " from %s", why, n, addr);
+	}
+	conn_close(s, token, why);
 }
 
 /* Watch for what the state machine wants next; no change, no syscall. */
@@ -259,10 +315,7 @@ conn_flush(struct server *s, uint32_t token)
 	while (n == -1 && errno == EINTR);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "write: %s", strerror(errno));
-			conn_close(s, token, why);
+			conn_fail(s, token, "write");
 			return;
 		}
 		n = 0;
@@ -312,26 +365,28 @@ conn_readable(struct server *s, uint32_t token)
 			return;
 		}
 		if (n == -1) {
-			char why[128];
-
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			snprintf(why, sizeof(why), "read: %s", strerror(errno));
-			conn_close(s, token, why);
+			conn_fail(s, token, "read");
 			return;
 		}
 		progress = true;
+		if (sl->refuse_header) {
+			sl->refuse_header = 0;
+			if (proxy_has_signature((unsigned char *)s->scratch,
+			    (size_t)n)) {
+				proxy_reject(s, token,
+				    "PROXY header from an untrusted address");
+				return;
+			}
+		}
 		conn_plan(c, s->scratch, (size_t)n, &echo);
 		if (echo.held_len + echo.fresh_len > 0) {
 			w = echo_write(sl->io.fd, &echo);
 			if (w == -1) {
-				char why[128];
-
-				snprintf(why, sizeof(why), "write: %s",
-				    strerror(errno));
-				conn_close(s, token, why);
+				conn_fail(s, token, "write");
 				return;
 			}
 			s->bytes_echoed += (uint64_t)w;
@@ -353,6 +408,103 @@ conn_readable(struct server *s, uint32_t token)
 	conn_sync_interest(s, sl);
 }
 
+/*
+ * Take the PROXY header off the front of a connection from a trusted
+ * balancer, exactly: bytes are peeked, and only those that belong to the
+ * header are read, so what follows stays in the socket for the echo.
+ */
+static void
+proxy_readable(struct server *s, uint32_t token)
+{
+	struct slot *sl = slot_of(s, token);
+	struct proxy_wait *pw = sl->proxy;
+	struct sockaddr_storage own;
+	const struct sockaddr *client;
+	struct proxy_header hdr;
+	enum proxy_status st;
+	const char *why;
+	ssize_t n, take;
+	uint32_t peer;
+	int nomem;
+
+	do
+		n = recv(sl->io.fd, pw->buf + pw->have,
+		    PROXY_HEADER_MAX - pw->have, MSG_PEEK);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		proxy_reject(s, token, "connection ended before its PROXY header");
+		return;
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_fail(s, token, "recv");
+		return;
+	}
+	st = proxy_parse(pw->buf, pw->have + (size_t)n, &hdr, &why);
+	if (st == PROXY_BAD) {
+		proxy_reject(s, token, why);
+		return;
+	}
+	take = st == PROXY_OK ? (ssize_t)(hdr.length - pw->have) : n;
+	if (read(sl->io.fd, pw->buf + pw->have, (size_t)take) != take) {
+		conn_fail(s, token, "read");
+		return;
+	}
+	pw->have = (uint16_t)(pw->have + take);
+	if (st == PROXY_INCOMPLETE)
+		return;
+
+	/* LOCAL and UNKNOWN: the balancer speaks for itself. */
+	client = (const struct sockaddr *)&hdr.source;
+	if (hdr.local) {
+		socklen_t len = sizeof(own);
+
+		if (getpeername(sl->io.fd, (struct sockaddr *)&own, &len) == -1) {
+			conn_fail(s, token, "getpeername");
+			return;
+		}
+		client = (const struct sockaddr *)&own;
+	}
+	peer = peers_add(&s->peers, client, s->cfg.max_per_ip, &nomem);
+	if (peer == PEERS_NONE) {
+		if (!nomem) {
+			s->refused_per_ip++;
+			log_refusal(s, &s->rl_per_ip, "max_per_ip",
+			    s->cfg.max_per_ip, client);
+		}
+		conn_close(s, token, nomem ? "out of memory" : "max_per_ip");
+		return;
+	}
+	sl->peer = peer;
+	list_unlink(s, &s->proxy_list, token);
+	free(pw);
+	sl->proxy = NULL;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[NET_ADDR_TEXT];
+
+		net_addr_text(client, addr, sizeof(addr));
+		log_debug("connection %u: PROXY v%d header, client %s%s", token,
+		    hdr.version, addr, hdr.local ? " (the balancer itself)" : "");
+	}
+	idle_touch(s, token);
+	/* Bytes that came with the header are echoed now. */
+	conn_readable(s, token);
+}
+
+static void
+proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	while (s->proxy_list.head != SLAB_NONE &&
+	    list_head_age(s, &s->proxy_list) >= SERVER_PROXY_TIMEOUT_MS)
+		proxy_reject(s, s->proxy_list.head,
+		    "no PROXY header within 5 s");
+	list_arm(s, &s->proxy_list, &s->proxy_timer, SERVER_PROXY_TIMEOUT_MS);
+}
+
 static void
 conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -360,57 +512,50 @@ conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct slot *sl = (struct slot *)w;
 	uint32_t token = slab_token(&s->slab, sl);
 
-	if ((revents & EV_READ) && sl->conn.state == CONN_READING)
+	if (sl->proxy != NULL)
+		proxy_readable(s, token);
+	else if ((revents & EV_READ) && sl->conn.state == CONN_READING)
 		conn_readable(s, token);
 	else if ((revents & EV_WRITE) && sl->conn.state == CONN_WRITING)
 		conn_flush(s, token);
-}
-
-/* At most one line a second for a kind of refusal, with the count. */
-static void
-log_refusal(struct server *s, struct log_ratelimit *rl, const char *what,
-    uint32_t limit, const struct sockaddr *peer)
-{
-	char addr[NET_ADDR_TEXT];
-	unsigned long n;
-
-	n = log_ratelimit(rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
-	if (n == 0)
-		return;
-	net_addr_text(peer, addr, sizeof(addr));
-	log_warn("%s (%u) reached: closed %lu new connection(s), the last from"
-	    " %s", what, limit, n, addr);
 }
 
 static void
 conn_open(struct server *s, int fd, const struct sockaddr *peer,
     uint32_t listener)
 {
-	uint32_t token, peer_index;
+	bool balancer = s->cfg.proxy_protocol && config_proxy_trusted(&s->cfg,
+	    peer);
+	uint32_t token, peer_index = PEERS_NONE;
 	struct slot *sl;
 	int nomem;
 
 	/*
 	 * Past a limit the connection is accepted and closed at once: left
-	 * in the backlog, it would wait forever and crowd out others.
+	 * in the backlog, it would wait forever and crowd out others.  A
+	 * balancer's connection is counted once its header names the client.
 	 */
-	peer_index = peers_add(&s->peers, peer, s->cfg.max_per_ip, &nomem);
-	if (peer_index == PEERS_NONE) {
-		close(fd);
-		if (nomem) {
-			log_error("out of memory counting connections per"
-			    " address: closed a new connection");
+	if (!balancer) {
+		peer_index = peers_add(&s->peers, peer, s->cfg.max_per_ip,
+		    &nomem);
+		if (peer_index == PEERS_NONE) {
+			close(fd);
+			if (nomem) {
+				log_error("out of memory counting connections"
+				    " per address: closed a new connection");
+				return;
+			}
+			s->refused_per_ip++;
+			log_refusal(s, &s->rl_per_ip, "max_per_ip",
+			    s->cfg.max_per_ip, peer);
 			return;
 		}
-		s->refused_per_ip++;
-		log_refusal(s, &s->rl_per_ip, "max_per_ip", s->cfg.max_per_ip,
-		    peer);
-		return;
 	}
 	token = slab_take(&s->slab);
 	if (token == SLAB_NONE) {
 		close(fd);
-		peers_remove(&s->peers, peer_index);
+		if (peer_index != PEERS_NONE)
+			peers_remove(&s->peers, peer_index);
 		s->refused++;
 		log_refusal(s, &s->rl_full, "max_connections", s->slab.limit,
 		    peer);
@@ -425,12 +570,27 @@ conn_open(struct server *s, int fd, const struct sockaddr *peer,
 	list_append(s, &s->idle_list, token);
 	idle_arm(s);
 	s->accepted++;
+	if (balancer) {
+		sl->proxy = calloc(1, sizeof(*sl->proxy));
+		if (sl->proxy == NULL) {
+			log_error("out of memory for a PROXY header: closed"
+			    " connection %u", token);
+			conn_close(s, token, "out of memory");
+			return;
+		}
+		list_append(s, &s->proxy_list, token);
+		list_arm(s, &s->proxy_list, &s->proxy_timer,
+		    SERVER_PROXY_TIMEOUT_MS);
+	} else {
+		sl->refuse_header = (uint8_t)s->cfg.proxy_protocol;
+	}
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char addr[NET_ADDR_TEXT];
 
 		net_addr_text(peer, addr, sizeof(addr));
-		log_debug("connection %u from %s on %s", token, addr,
-		    s->listeners[listener].bound);
+		log_debug("connection %u from %s on %s%s", token, addr,
+		    s->listeners[listener].bound,
+		    balancer ? ", a PROXY header is due" : "");
 	}
 }
 
@@ -928,6 +1088,8 @@ server_init(struct server *s, const struct config *cfg,
 	s->cfg = *cfg;
 	list_init(&s->idle_list, offsetof(struct slot, idle));
 	list_init(&s->line_list, offsetof(struct slot, line));
+	/* Awaiting its header, a connection holds no line: the link is free. */
+	list_init(&s->proxy_list, offsetof(struct slot, line));
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		s->listeners[t].fd = -1;
 
@@ -955,6 +1117,7 @@ server_init(struct server *s, const struct config *cfg,
 	}
 	ev_timer_init(&s->idle_timer, idle_timer_cb, 0.0, 0.0);
 	ev_timer_init(&s->line_timer, line_timer_cb, 0.0, 0.0);
+	ev_timer_init(&s->proxy_timer, proxy_timer_cb, 0.0, 0.0);
 	ev_timer_init(&s->accept_timer, accept_timer_cb, 0.0, 0.0);
 	ev_timer_init(&s->shutdown_timer, shutdown_timer_cb, 0.0, 0.0);
 	if (scratch_reserve(s, cfg->max_line) == -1) {
@@ -1005,10 +1168,12 @@ server_run(struct server *s)
 	ev_run(s->loop, 0);
 	log_info("stopped: %llu connection(s) served, %llu refused at"
 	    " max_connections, %llu at max_per_ip, %llu closed by line_timeout,"
-	    " %llu bytes echoed", (unsigned long long)s->accepted,
+	    " %llu over a PROXY header, %llu bytes echoed",
+	    (unsigned long long)s->accepted,
 	    (unsigned long long)s->refused,
 	    (unsigned long long)s->refused_per_ip,
 	    (unsigned long long)s->line_timeouts,
+	    (unsigned long long)s->proxy_rejected,
 	    (unsigned long long)s->bytes_echoed);
 	return EX_SERVER_OK;
 }
@@ -1028,6 +1193,7 @@ server_destroy(struct server *s)
 	ev_signal_stop(s->loop, &s->sig_hup);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	ev_timer_stop(s->loop, &s->line_timer);
+	ev_timer_stop(s->loop, &s->proxy_timer);
 	ev_timer_stop(s->loop, &s->accept_timer);
 	ev_timer_stop(s->loop, &s->shutdown_timer);
 	ev_timer_stop(s->loop, &s->housekeeping_timer);

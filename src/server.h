@@ -16,6 +16,7 @@
 #include "log.h"
 #include "net.h"
 #include "peers.h"
+#include "proxy.h"
 #include "slab.h"
 
 #define SERVER_LISTENERS CONFIG_LISTEN_MAX      /* tokens [0, this) are listeners */
@@ -23,6 +24,7 @@
 #define SERVER_READ_BUDGET (256u * 1024)        /* bytes read from one connection per wakeup */
 #define SERVER_ACCEPT_RETRY 0.1                 /* s before retrying accept after EMFILE */
 #define SERVER_LOG_INTERVAL 1.0                 /* s between rate-limited log lines */
+#define SERVER_PROXY_TIMEOUT_MS 5000            /* ms for a balancer's PROXY header */
 #define SERVER_HOUSEKEEPING 5.0                 /* s between STATUS= lines and heap trims */
 #define SERVER_TRIM_BYTES (1024u * 1024)        /* freed bytes that make a trim worth it */
 
@@ -43,17 +45,29 @@ struct timed_list {
 	size_t link_offset;             /* of the struct timed_link in struct slot */
 };
 
+/* A PROXY header being received: its bytes so far. */
+struct proxy_wait {
+	uint16_t have;                  /* bytes of buf filled */
+	unsigned char buf[PROXY_HEADER_MAX];
+};
+
 /*
  * One slab slot: a listener's or a connection's watcher, and for a
  * connection its state machine and its places in the timeout lists.
- * 112 bytes on LP64: ev_io 48, conn 32, two links of 12, the peer index 4.
+ * 120 bytes on LP64: ev_io 48, conn 32, two links of 12, the peer index
+ * and the PROXY flag 8, the header pointer 8.
  */
 struct slot {
 	ev_io io;                       /* must stay first: callbacks cast it back */
 	struct conn conn;               /* the echo state machine */
 	struct timed_link idle;         /* since the last read or write progress */
-	struct timed_link line;         /* since the held partial line began */
-	uint32_t peer;                  /* entry in server.peers for max_per_ip */
+	struct timed_link line;         /* since the held partial line began, or
+	                                   since accept while a PROXY header is due */
+	uint32_t peer;                  /* entry in server.peers, PEERS_NONE before
+	                                   the PROXY header names the client */
+	uint8_t refuse_header;          /* untrusted with proxy_protocol on: a
+	                                   PROXY header in the first bytes closes */
+	struct proxy_wait *proxy;       /* while a PROXY header is due, else NULL */
 };
 
 struct listener {
@@ -79,9 +93,11 @@ struct server {
 	uint64_t trimmed_at;            /* pool.freed at the last heap trim */
 	ev_timer watchdog_timer;        /* WATCHDOG=1 at half the manager's period */
 	ev_timer line_timer;            /* due when the oldest partial line times out */
+	ev_timer proxy_timer;           /* due when the oldest PROXY header is late */
 	ev_tstamp epoch;                /* loop time at start; since_ms counts from it */
 	struct timed_list idle_list;    /* every connection, least recently active first */
 	struct timed_list line_list;    /* connections holding a partial line, oldest first */
+	struct timed_list proxy_list;   /* connections awaiting a PROXY header, oldest first */
 	struct peers peers;             /* open connections per source address */
 	bool accept_paused;             /* listeners stopped until descriptors free up */
 	bool stopping;                  /* SIGTERM seen: draining, not accepting */
@@ -89,11 +105,13 @@ struct server {
 	struct log_ratelimit rl_full;   /* refusals at max_connections */
 	struct log_ratelimit rl_per_ip; /* refusals at max_per_ip */
 	struct log_ratelimit rl_line;   /* partial lines timed out */
+	struct log_ratelimit rl_proxy;  /* connections closed over a PROXY header */
 	struct log_ratelimit rl_accept; /* accept failures */
 	uint64_t accepted;              /* connections accepted and served */
 	uint64_t refused;               /* connections closed at max_connections */
 	uint64_t refused_per_ip;        /* connections closed at max_per_ip */
 	uint64_t line_timeouts;         /* connections closed by line_timeout */
+	uint64_t proxy_rejected;        /* connections closed over a PROXY header */
 	uint64_t bytes_echoed;          /* bytes the kernel took from us */
 };
 

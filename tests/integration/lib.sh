@@ -163,7 +163,8 @@ echoes_back() {
 refused() { ! nc -z -w "$WAIT_SECONDS" "$1" "$2" 2>/dev/null; }
 
 # Clients that stay connected while the script acts on them.
-# open_client NAME [PORT [HOST]] runs nc reading the FIFO $WORKDIR/NAME.in;
+# open_client NAME [PORT [HOST [SOURCE]]] runs nc (from the local address
+# SOURCE when given) reading the FIFO $WORKDIR/NAME.in;
 # a tracked holder process keeps that FIFO open, so nc sees no end of input
 # until close_client NAME.  send and send_file write into the FIFO and append
 # the same bytes to NAME.sent; the echo lands in NAME.out.
@@ -177,7 +178,7 @@ open_client() {
 	sleep 86400 1<> "$_c.in" &
 	echo $! > "$_c.holder"
 	track $!
-	nc -N "${3:-127.0.0.1}" "${2:-$PORT}" < "$_c.in" > "$_c.out" \
+	nc -N ${4:+-s "$4"} "${3:-127.0.0.1}" "${2:-$PORT}" < "$_c.in" > "$_c.out" \
 	    2> "$_c.err" &
 	echo $! > "$_c.pid"
 	track $!

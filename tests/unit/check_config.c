@@ -32,6 +32,8 @@ static const char defaults_text[] =
     "server.listen = 127.0.0.1:6567\n"
     "server.backlog = 511\n"
     "server.max_connections = 10000\n"
+    "server.proxy_protocol = off\n"
+    "server.proxy_from = 127.0.0.0/8 ::1/128\n"
     "connection.max_line = 65536\n"
     "connection.idle_timeout = 300000ms\n"
     "connection.max_per_ip = 0\n"
@@ -465,6 +467,13 @@ static const struct value_case value_cases[] = {
 	    "\"127.0.0.1:18446744073709551696\": port must be a number from 0 to 65535" },
 	{ "server", "listen", "", 0, NULL, "empty value" },
 
+	/* [server] proxy_protocol: on or off */
+	{ "server", "proxy_protocol", "on", 1, NULL, NULL },
+	{ "server", "proxy_protocol", "off", 0, NULL, NULL },
+	{ "server", "proxy_protocol", "yes", 0, NULL, "\"yes\": use on or off" },
+	{ "server", "proxy_protocol", "ON", 0, NULL, "\"ON\": use on or off" },
+	{ "server", "proxy_protocol", "1", 0, NULL, "\"1\": use on or off" },
+
 	/* [connection] max_per_ip: a count, 0 = unlimited */
 	{ "connection", "max_per_ip", "0", 0, NULL, NULL },
 	{ "connection", "max_per_ip", "1", 1, NULL, NULL },
@@ -509,6 +518,8 @@ field_value(const struct config *cfg, const char *key)
 		return cfg->idle_timeout_ms;
 	if (strcmp(key, "shutdown_timeout") == 0)
 		return cfg->shutdown_timeout_ms;
+	if (strcmp(key, "proxy_protocol") == 0)
+		return cfg->proxy_protocol;
 	if (strcmp(key, "max_per_ip") == 0)
 		return cfg->max_per_ip;
 	if (strcmp(key, "line_timeout") == 0)
@@ -1138,6 +1149,66 @@ golden_scan(void)
 	qsort(golden_names, golden_count, sizeof(golden_names[0]), golden_cmp);
 }
 
+/* proxy_from: networks in, trust decisions out. */
+START_TEST(test_proxy_from)
+{
+	char path[PATH_MAX], err[CONFIG_ERROR_MAX], text[TEXT_MAX];
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+	struct config cfg;
+
+	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.1.0.0/16 "
+	    "192.0.2.7  2001:db8::/32\t::1\n", &cfg, err, path, sizeof(path)),
+	    CONFIG_OK);
+	ck_assert_uint_eq(cfg.nproxy_from, 4);
+	config_format(&cfg, text, sizeof(text));
+	ck_assert_ptr_nonnull(strstr(text, "server.proxy_from = 10.1.0.0/16 "
+	    "192.0.2.7/32 2001:db8::/32 ::1/128\n"));
+	inet_pton(AF_INET, "10.1.255.3", &in.sin_addr);
+	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "10.2.0.1", &in.sin_addr);
+	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "192.0.2.7", &in.sin_addr);
+	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "192.0.2.8", &in.sin_addr);
+	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	/* The default (loopback) is replaced, not extended. */
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	inet_pton(AF_INET6, "2001:db8:ffff::1", &in6.sin6_addr);
+	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in6));
+	inet_pton(AF_INET6, "2001:db9::1", &in6.sin6_addr);
+	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in6));
+
+	config_defaults(&cfg);
+	inet_pton(AF_INET, "127.9.9.9", &in.sin_addr);
+	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+	inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in6));
+	inet_pton(AF_INET, "10.0.0.1", &in.sin_addr);
+	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in));
+
+	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/33\n", &cfg,
+	    err, path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_ptr_nonnull(strstr(err, ":2: [server] proxy_from: \"10.0.0.0/33\":"
+	    " prefix length must be 0 to 32"));
+	ck_assert_int_eq(load_text("[server]\nproxy_from = ::/129\n", &cfg, err,
+	    path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/\n", &cfg, err,
+	    path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/-1\n", &cfg,
+	    err, path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_int_eq(load_text("[server]\nproxy_from = balancer.example\n",
+	    &cfg, err, path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_ptr_nonnull(strstr(err, "\"balancer.example\": not a numeric"));
+	ck_assert_int_eq(load_text("[server]\nproxy_from = 1.1.1.1 1.1.1.2 1.1.1.3 "
+	    "1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 "
+	    "1.1.1.12 1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17\n", &cfg, err,
+	    path, sizeof(path)), CONFIG_INVALID);
+	ck_assert_ptr_nonnull(strstr(err, "more than 16 networks"));
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1168,6 +1239,7 @@ config_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);
 	tcase_add_test(tc, test_empty_file);
+	tcase_add_test(tc, test_proxy_from);
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_nul_byte_first_line);
 	tcase_add_test(tc, test_nul_byte_after_syntax_error);

@@ -141,7 +141,7 @@ END_TEST
 START_TEST(test_slot_size)
 {
 	ck_assert_uint_eq(sizeof(struct conn), 32);
-	ck_assert_uint_le(sizeof(struct slot), 112);
+	ck_assert_uint_le(sizeof(struct slot), 120);
 }
 END_TEST
 
