@@ -47,7 +47,6 @@ check "the daemon logs that accept paused on EMFILE" \
 
 # CPU time (utime + stime, clock ticks) over a fixed watch: a loop that
 # spins on the pending connection burns a tick per 10 ms.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 t0=$(cpu_ticks)
 # The assertion is about what does not happen within the watch: a fixed wait.
 sleep "$WATCH_SECONDS"
@@ -66,7 +65,6 @@ wait "$crowd"; untrack "$crowd"
 printf 'after the crowd\n' > "$WORKDIR/after"
 check "a new client is accepted once descriptors free up" \
     wait_until echoes_back "$WORKDIR/after"
-closes_clean() { close_client "$1" && echoed "$1"; }
 check "the first client's echo is byte-exact" closes_clean first
 stop_daemon TERM
 check "exit status 0" test "$DAEMON_STATUS" -eq 0

@@ -27,7 +27,7 @@ check "daemon starts" start_daemon "$cfg"
 flood=$!
 track $flood
 # Wait until the flood is really flowing: the daemon has spent 50 ms of CPU.
-flowing() { [ "$(awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat")" -ge 5 ]; }
+flowing() { [ "$(cpu_ticks)" -ge 5 ]; }
 wait_until flowing
 
 "$LOADCLIENT" roundtrips "$PORT" "$ROUNDTRIPS" 64 > "$WORKDIR/rt.out" \

@@ -8,7 +8,7 @@
 # shellcheck disable=SC2317,SC2016,SC2094,SC2153 # helpers via check; sh -c gets arguments; D2_PID is set by eval
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 13
+plan 14
 
 daemon_cfg() {
 	cat > "$WORKDIR/$1.ini" <<INI
@@ -105,8 +105,7 @@ printf 'from .3\n' > "$WORKDIR/three"
 check "a client from 127.0.0.3 is served meanwhile" \
     sh -c 'nc -N -w "$1" -s 127.0.0.3 127.0.0.1 "$2" < "$3" | cmp -s - "$3"' \
     sh "$WAIT_SECONDS" "$FRONT" "$WORKDIR/three"
-closes_clean() { close_client "$1" && echoed "$1"; }
-closes_clean a
+check "the first client from 127.0.0.2 got all its echo" closes_clean a
 
 # Stop the first daemon: the health check takes it out.
 kill -TERM "$D1_PID"

@@ -77,7 +77,6 @@ kill -KILL $hog; wait $hog 2>/dev/null; untrack $hog
 kill_client silent
 send good 'after the trouble\n'
 check "the good client is still served" wait_echoed good
-closes_clean() { close_client "$1" && echoed "$1"; }
 check "and its whole echo is byte-exact" closes_clean good
 fds_back() { [ "$(fd_count)" -eq "$base_fds" ]; }
 check "every descriptor is free again ($base_fds)" wait_until fds_back

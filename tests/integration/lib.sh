@@ -133,6 +133,9 @@ listen_port() {
 	    "$DAEMON_LOG" | tail -n 1
 }
 
+# CPU time the daemon has used, in clock ticks (1/100 s): utime + stime.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+
 # Descriptors the daemon holds, and its resident memory in KiB.
 fd_count() {
 	set -- "/proc/$DAEMON_PID/fd/"*
@@ -222,6 +225,9 @@ close_client() {
 	untrack "$_h"
 	wait_exit "$(client_pid "$1")"
 }
+
+# closes_clean NAME: close_client, and everything sent came back.
+closes_clean() { close_client "$1" && echoed "$1"; }
 
 # kill_client NAME: the client vanishes (SIGKILL, no shutdown of its own);
 # the kernel closes its socket, with a reset if echo was left unread.

@@ -54,7 +54,6 @@ check "the trickled bytes were echoed before the close ($got bytes)" \
 check "the daemon logged the line timeout" log_has "line_timeout: closed"
 check "the client sending whole lines for 4 s is still served" \
     alive "$(client_pid steady)"
-closes_clean() { close_client "$1" && echoed "$1"; }
 check "and its echo is byte-exact" closes_clean steady
 stop_daemon TERM
 check "exit status 0" test "$DAEMON_STATUS" -eq 0

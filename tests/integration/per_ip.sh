@@ -39,7 +39,6 @@ check "a client from 127.0.0.3 is served" \
 send a1 'still here\n'
 check "the open connections are not disturbed" wait_echoed a1
 
-closes_clean() { close_client "$1" && echoed "$1"; }
 check "closing one frees its place" closes_clean a2
 check "then 127.0.0.1 is served again" echoes_back "$WORKDIR/third"
 

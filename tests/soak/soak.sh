@@ -81,11 +81,11 @@ slowreader() {
 		_nc=$!
 		# Deliberately slow: the reader stays stalled for a second.
 		sleep 1
-		kill -KILL $_nc 2>/dev/null
-		wait $_nc 2>/dev/null
+		kill -KILL "$_nc" 2>/dev/null
+		wait "$_nc" 2>/dev/null
 	done
-	kill $_holder
-	wait $_holder 2>/dev/null
+	kill "$_holder"
+	wait "$_holder" 2>/dev/null
 }
 
 : > "$WORKDIR/failures"
