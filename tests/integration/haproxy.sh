@@ -8,7 +8,10 @@
 # shellcheck disable=SC2317,SC2016,SC2094,SC2153 # helpers via check; sh -c gets arguments; D2_PID is set by eval
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 14
+plan 15
+
+check "the shipped conf/haproxy.cfg is valid for haproxy -c" \
+    haproxy -c -q -f "${abs_top_srcdir:-.}/conf/haproxy.cfg"
 
 daemon_cfg() {
 	cat > "$WORKDIR/$1.ini" <<INI
