@@ -4,9 +4,10 @@
 #include <string.h>
 
 void
-bufpool_init(struct bufpool *p, uint32_t size)
+bufpool_init(struct bufpool *p, uint32_t size, uint32_t header)
 {
 	memset(p, 0, sizeof(*p));
+	p->header = header;
 	bufpool_resize(p, size);
 }
 
@@ -30,7 +31,7 @@ bufpool_destroy(struct bufpool *p)
 	for (buf = p->free_list; buf != NULL; buf = next) {
 		memcpy(&next, buf, sizeof(next));
 		free(buf);
-		p->freed += p->size;
+		p->freed += (uint64_t)p->header + p->size;
 	}
 	p->free_list = NULL;
 	p->idle = 0;
@@ -47,7 +48,9 @@ bufpool_get(struct bufpool *p, uint32_t size)
 		p->idle--;
 	} else {
 		/* Room for the free-list link even in a tiny buffer. */
-		buf = malloc(size < sizeof(void *) ? sizeof(void *) : size);
+		size_t bytes = (size_t)p->header + size;
+
+		buf = malloc(bytes < sizeof(void *) ? sizeof(void *) : bytes);
 		if (buf == NULL)
 			return NULL;
 	}
@@ -61,7 +64,7 @@ bufpool_put(struct bufpool *p, void *buf, uint32_t size)
 	p->out--;
 	if (size != p->size || p->idle >= p->keep) {
 		free(buf);
-		p->freed += size;
+		p->freed += (uint64_t)p->header + size;
 		return;
 	}
 	memcpy(buf, &p->free_list, sizeof(p->free_list));

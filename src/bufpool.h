@@ -14,14 +14,16 @@
 
 struct bufpool {
 	void *free_list;                /* idle buffers, linked through their first bytes */
-	uint32_t size;                  /* bytes per pooled buffer */
+	uint32_t size;                  /* bytes of data per pooled buffer */
+	uint32_t header;                /* bytes before the data in each buffer */
 	uint32_t idle;                  /* buffers on free_list */
 	uint32_t keep;                  /* most buffers kept on free_list */
 	uint32_t out;                   /* buffers handed out and not yet returned */
 	uint64_t freed;                 /* bytes given back to free() so far */
 };
 
-void bufpool_init(struct bufpool *p, uint32_t size);
+/* Pool buffers of header + size bytes. */
+void bufpool_init(struct bufpool *p, uint32_t size, uint32_t header);
 
 /* Free the idle buffers and pool `size`-byte buffers from now on. */
 void bufpool_resize(struct bufpool *p, uint32_t size);
@@ -29,7 +31,7 @@ void bufpool_resize(struct bufpool *p, uint32_t size);
 /* Free every idle buffer. */
 void bufpool_destroy(struct bufpool *p);
 
-/* A buffer of `size` bytes, or NULL when memory is exhausted. */
+/* A buffer of header + `size` bytes, or NULL when memory is exhausted. */
 void *bufpool_get(struct bufpool *p, uint32_t size);
 void bufpool_put(struct bufpool *p, void *buf, uint32_t size);
 

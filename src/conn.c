@@ -3,19 +3,36 @@
 #include <string.h>
 
 void
-conn_init(struct conn *c, uint32_t max_line)
+conn_init(struct conn *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_line = max_line;
 	c->state = CONN_READING;
 }
 
 size_t
-conn_read_room(const struct conn *c)
+conn_held(const struct conn *c)
+{
+	return c->buf != NULL ? c->buf->held : 0;
+}
+
+size_t
+conn_unsent(const struct conn *c)
+{
+	return c->buf != NULL ? c->buf->pending : 0;
+}
+
+uint32_t
+conn_max_line(const struct conn *c, const struct bufpool *pool)
+{
+	return c->buf != NULL ? c->buf->size : pool->size;
+}
+
+size_t
+conn_read_room(const struct conn *c, const struct bufpool *pool)
 {
 	if (c->state != CONN_READING)
 		return 0;
-	return c->max_line - c->held;
+	return conn_max_line(c, pool) - conn_held(c);
 }
 
 /* Drop the buffer once nothing is pending or held in it. */
@@ -23,16 +40,15 @@ static void
 conn_release(struct conn *c, struct bufpool *pool)
 {
 	if (c->buf != NULL)
-		bufpool_put(pool, c->buf, c->max_line);
+		bufpool_put(pool, c->buf, c->buf->size);
 	c->buf = NULL;
-	c->off = 0;
 }
 
 /* After an echo write: Writing while echo is pending, else read or close. */
 static void
 conn_settle(struct conn *c)
 {
-	if (c->pending > 0)
+	if (conn_unsent(c) > 0)
 		c->state = CONN_WRITING;
 	else if (c->eof)
 		c->state = CONN_CLOSED;
@@ -41,11 +57,11 @@ conn_settle(struct conn *c)
 }
 
 void
-conn_plan(const struct conn *c, const char *data, size_t n,
-    struct conn_echo *echo)
+conn_plan(const struct conn *c, const struct bufpool *pool, const char *data,
+    size_t n, struct conn_echo *echo)
 {
 	const char *nl = memrchr(data, '\n', n);
-	size_t total = c->held + n;
+	size_t held = conn_held(c), total = held + n;
 	size_t keep;
 
 	/*
@@ -56,48 +72,51 @@ conn_plan(const struct conn *c, const char *data, size_t n,
 	if (nl != NULL)
 		keep = n - (size_t)(nl + 1 - data);
 	else
-		keep = total == c->max_line ? 0 : total;
+		keep = total == conn_max_line(c, pool) ? 0 : total;
 
 	if (keep == total) {
 		memset(echo, 0, sizeof(*echo));
 		return;
 	}
 	/* Any echo covers every held byte: they precede the newline. */
-	echo->held = c->buf;
-	echo->held_len = c->held;
+	echo->held = held > 0 ? c->buf->data : NULL;
+	echo->held_len = held;
 	echo->fresh = data;
-	echo->fresh_len = total - keep - c->held;
+	echo->fresh_len = total - keep - held;
 }
 
 int
 conn_commit(struct conn *c, struct bufpool *pool, const char *data,
     size_t n, const struct conn_echo *echo, size_t written)
 {
-	size_t total = c->held + n;
+	size_t held = conn_held(c), total = held + n;
 	size_t out = echo->held_len + echo->fresh_len;
 	size_t keep = total - written;
+	struct conn_buf *b = c->buf;
 
 	if (keep == 0) {
 		conn_release(c, pool);
-		c->pending = c->held = 0;
 		conn_settle(c);
 		return 0;
 	}
-	if (c->buf == NULL) {
-		c->buf = bufpool_get(pool, c->max_line);
-		if (c->buf == NULL)
+	if (b == NULL) {
+		b = bufpool_get(pool, pool->size);
+		if (b == NULL)
 			return -1;
+		b->size = pool->size;
+		b->off = b->pending = b->held = 0;
+		c->buf = b;
 	}
 	/* Keep the suffix of held + data that the kernel did not take. */
-	if (written < c->held) {
-		memmove(c->buf, c->buf + written, c->held - written);
-		memcpy(c->buf + (c->held - written), data, n);
+	if (written < held) {
+		memmove(b->data, b->data + written, held - written);
+		memcpy(b->data + (held - written), data, n);
 	} else {
-		memcpy(c->buf, data + (written - c->held), keep);
+		memcpy(b->data, data + (written - held), keep);
 	}
-	c->off = 0;
-	c->pending = (uint32_t)(out - written);
-	c->held = (uint32_t)(total - out);
+	b->off = 0;
+	b->pending = (uint32_t)(out - written);
+	b->held = (uint32_t)(total - out);
 	conn_settle(c);
 	return 0;
 }
@@ -105,22 +124,26 @@ conn_commit(struct conn *c, struct bufpool *pool, const char *data,
 void
 conn_pending(const struct conn *c, const char **data, size_t *len)
 {
-	*data = c->buf + c->off;
-	*len = c->pending;
+	*data = c->buf != NULL ? c->buf->data + c->buf->off : NULL;
+	*len = conn_unsent(c);
 }
 
 void
 conn_wrote(struct conn *c, struct bufpool *pool, size_t written)
 {
-	c->off += (uint32_t)written;
-	c->pending -= (uint32_t)written;
-	if (c->pending == 0) {
-		if (c->held == 0) {
+	struct conn_buf *b = c->buf;
+
+	if (b == NULL)
+		return;
+	b->off += (uint32_t)written;
+	b->pending -= (uint32_t)written;
+	if (b->pending == 0) {
+		if (b->held == 0) {
 			conn_release(c, pool);
-		} else if (c->off > 0) {
+		} else if (b->off > 0) {
 			/* Reading appends after the held bytes at the start. */
-			memmove(c->buf, c->buf + c->off, c->held);
-			c->off = 0;
+			memmove(b->data, b->data + b->off, b->held);
+			b->off = 0;
 		}
 	}
 	conn_settle(c);
@@ -131,11 +154,13 @@ conn_finish(struct conn *c, struct bufpool *pool)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	c->pending += c->held;
-	c->held = 0;
 	c->eof = 1;
-	if (c->pending == 0)
-		conn_release(c, pool);
+	if (c->buf != NULL) {
+		c->buf->pending += c->buf->held;
+		c->buf->held = 0;
+		if (c->buf->pending == 0)
+			conn_release(c, pool);
+	}
 	conn_settle(c);
 }
 
@@ -143,7 +168,6 @@ void
 conn_abort(struct conn *c, struct bufpool *pool)
 {
 	conn_release(c, pool);
-	c->pending = c->held = 0;
 	c->eof = 1;
 	c->state = CONN_CLOSED;
 }

@@ -8,9 +8,14 @@
  * The echo stream is a prefix of the input stream: everything up to the
  * last newline goes back at once, and so does every full max_line bytes
  * with no newline (a fragment).  What is not yet echoed is always a suffix
- * of the input, kept in one buffer of max_line bytes that the connection
- * owns only while it holds something: [off, off + pending) is echo the
- * kernel has not taken, the `held` bytes after it wait for their newline.
+ * of the input, kept in one buffer that the connection owns only while it
+ * holds something: [off, off + pending) is echo the kernel has not taken,
+ * the `held` bytes after it wait for their newline.
+ *
+ * An idle connection is ten bytes: everything else lives in the buffer.
+ * Its max_line is the buffer pool's size (the configuration in force)
+ * until it takes a buffer, and that buffer's size from then on, so a
+ * reload never changes the bound under bytes already held.
  */
 #ifndef PINGPONGD_CONN_H
 #define PINGPONGD_CONN_H
@@ -32,13 +37,18 @@ enum conn_interest {
 	CONN_WANT_WRITE,
 };
 
-/* 32 bytes on LP64: 8 pointer, 4 x 4 counts, 2 flags, 6 padding. */
-struct conn {
-	char *buf;                      /* pending then held bytes; NULL when both are 0 */
-	uint32_t max_line;              /* bytes held before a fragment, and buf's size */
-	uint32_t off;                   /* first pending byte in buf */
+/* What a connection holds, at the start of its pool buffer. */
+struct conn_buf {
+	uint32_t size;                  /* bytes of data: the max_line it was taken for */
+	uint32_t off;                   /* first pending byte in data */
 	uint32_t pending;               /* echo bytes the kernel has not taken */
-	uint32_t held;                  /* bytes after the last newline, < max_line */
+	uint32_t held;                  /* bytes after the last newline, < size */
+	char data[];
+};
+
+/* Packed so that the slot around it stays small: 10 bytes on LP64. */
+struct __attribute__((packed)) conn {
+	struct conn_buf *buf;           /* NULL while nothing is pending or held */
 	uint8_t state;                  /* enum conn_state */
 	uint8_t eof;                    /* no more input: close once pending is 0 */
 };
@@ -51,17 +61,24 @@ struct conn_echo {
 	size_t fresh_len;
 };
 
-void conn_init(struct conn *c, uint32_t max_line);
+void conn_init(struct conn *c);
+
+/* Bytes held (after the last newline) and echo not yet taken by the kernel. */
+size_t conn_held(const struct conn *c);
+size_t conn_unsent(const struct conn *c);
+
+/* The bound on held bytes in force for this connection. */
+uint32_t conn_max_line(const struct conn *c, const struct bufpool *pool);
 
 /* The most bytes the next read may bring (0 unless Reading). */
-size_t conn_read_room(const struct conn *c);
+size_t conn_read_room(const struct conn *c, const struct bufpool *pool);
 
 /*
  * n > 0 bytes arrived in data (n <= conn_read_room()): say what to echo.
  * The echo may be empty when the bytes complete no line or fragment.
  */
-void conn_plan(const struct conn *c, const char *data, size_t n,
-    struct conn_echo *echo);
+void conn_plan(const struct conn *c, const struct bufpool *pool,
+    const char *data, size_t n, struct conn_echo *echo);
 
 /*
  * The kernel took `written` bytes of that echo (0 on EAGAIN): keep what it

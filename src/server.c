@@ -42,14 +42,15 @@ server_now_ms(struct server *s)
 static struct timed_link *
 link_of(struct server *s, const struct timed_list *l, uint32_t token)
 {
-	return (struct timed_link *)((char *)slot_of(s, token) + l->link_offset);
+	(void)s;
+	return &l->links[token];
 }
 
 static void
-list_init(struct timed_list *l, size_t link_offset)
+list_init(struct timed_list *l, struct timed_link *links)
 {
 	l->head = l->tail = SLAB_NONE;
-	l->link_offset = link_offset;
+	l->links = links;
 }
 
 static void
@@ -137,7 +138,7 @@ idle_arm(struct server *s)
 static void
 line_track(struct server *s, uint32_t token, uint32_t held_before, bool echoed)
 {
-	uint32_t held = slot_of(s, token)->conn.held;
+	uint32_t held = (uint32_t)conn_held(&slot_of(s, token)->conn);
 
 	if (held_before > 0 && (held == 0 || echoed))
 		list_unlink(s, &s->line_list, token);
@@ -153,7 +154,7 @@ static void
 conn_end_input(struct server *s, uint32_t token)
 {
 	struct slot *sl = slot_of(s, token);
-	uint32_t held = sl->conn.held;
+	uint32_t held = (uint32_t)conn_held(&sl->conn);
 
 	conn_finish(&sl->conn, &s->pool);
 	line_track(s, token, held, false);
@@ -197,11 +198,11 @@ conn_close(struct server *s, uint32_t token, const char *why)
 	log_debug("connection %u closed: %s", token, why);
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
-	if (sl->proxy != NULL) {
+	if (sl->awaiting_header) {
 		list_unlink(s, &s->proxy_list, token);
-		free(sl->proxy);
-		sl->proxy = NULL;
-	} else if (sl->conn.held > 0) {
+		free(s->proxy[token]);
+		s->proxy[token] = NULL;
+	} else if (conn_held(&sl->conn) > 0) {
 		list_unlink(s, &s->line_list, token);
 	}
 	conn_abort(&sl->conn, &s->pool);
@@ -346,8 +347,8 @@ conn_readable(struct server *s, uint32_t token)
 	bool progress = false;
 
 	while (c->state == CONN_READING) {
-		size_t room = conn_read_room(c);
-		uint32_t held = c->held;
+		size_t room = conn_read_room(c, &s->pool);
+		uint32_t held = (uint32_t)conn_held(c);
 		struct conn_echo echo;
 		ssize_t n, w = 0;
 
@@ -382,7 +383,7 @@ conn_readable(struct server *s, uint32_t token)
 				return;
 			}
 		}
-		conn_plan(c, s->scratch, (size_t)n, &echo);
+		conn_plan(c, &s->pool, s->scratch, (size_t)n, &echo);
 		if (echo.held_len + echo.fresh_len > 0) {
 			w = echo_write(sl->io.fd, &echo);
 			if (w == -1) {
@@ -394,7 +395,7 @@ conn_readable(struct server *s, uint32_t token)
 		if (conn_commit(c, &s->pool, s->scratch, (size_t)n, &echo,
 		    (size_t)w) == -1) {
 			log_error("connection %u: out of memory for %u bytes;"
-			    " closing it", token, c->max_line);
+			    " closing it", token, conn_max_line(c, &s->pool));
 			conn_close(s, token, "out of memory");
 			return;
 		}
@@ -417,7 +418,7 @@ static void
 proxy_readable(struct server *s, uint32_t token)
 {
 	struct slot *sl = slot_of(s, token);
-	struct proxy_wait *pw = sl->proxy;
+	struct proxy_wait *pw = s->proxy[token];
 	struct sockaddr_storage own;
 	const struct sockaddr *client;
 	struct proxy_header hdr;
@@ -478,7 +479,8 @@ proxy_readable(struct server *s, uint32_t token)
 	sl->peer = peer;
 	list_unlink(s, &s->proxy_list, token);
 	free(pw);
-	sl->proxy = NULL;
+	s->proxy[token] = NULL;
+	sl->awaiting_header = 0;
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char addr[NET_ADDR_TEXT];
 
@@ -512,7 +514,7 @@ conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct slot *sl = (struct slot *)w;
 	uint32_t token = slab_token(&s->slab, sl);
 
-	if (sl->proxy != NULL)
+	if (sl->awaiting_header)
 		proxy_readable(s, token);
 	else if ((revents & EV_READ) && sl->conn.state == CONN_READING)
 		conn_readable(s, token);
@@ -564,20 +566,21 @@ conn_open(struct server *s, int fd, const struct sockaddr *peer,
 	net_tune_connection(fd, (s->cfg.tcp_keepalive_ms + 999) / 1000);
 	sl = slot_of(s, token);
 	sl->peer = peer_index;
-	conn_init(&sl->conn, s->cfg.max_line);
+	conn_init(&sl->conn);
 	ev_io_init(&sl->io, conn_cb, fd, EV_READ);
 	ev_io_start(s->loop, &sl->io);
 	list_append(s, &s->idle_list, token);
 	idle_arm(s);
 	s->accepted++;
 	if (balancer) {
-		sl->proxy = calloc(1, sizeof(*sl->proxy));
-		if (sl->proxy == NULL) {
+		s->proxy[token] = calloc(1, sizeof(*s->proxy[token]));
+		if (s->proxy[token] == NULL) {
 			log_error("out of memory for a PROXY header: closed"
 			    " connection %u", token);
 			conn_close(s, token, "out of memory");
 			return;
 		}
+		sl->awaiting_header = 1;
 		list_append(s, &s->proxy_list, token);
 		list_arm(s, &s->proxy_list, &s->proxy_timer,
 		    SERVER_PROXY_TIMEOUT_MS);
@@ -702,8 +705,9 @@ line_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		n = log_ratelimit(&s->rl_line, ev_now(loop), SERVER_LOG_INTERVAL);
 		if (n > 0)
 			log_info("line_timeout: closed %lu connection(s) holding a"
-			    " partial line for %ums, the last %u bytes on"
-			    " connection %u", n, timeout, sl->conn.held, token);
+			    " partial line for %ums, the last %zu bytes on"
+			    " connection %u", n, timeout, conn_held(&sl->conn),
+			    token);
 		conn_end_input(s, token);
 		if (sl->conn.state == CONN_CLOSED)
 			conn_close(s, token, "line timeout");
@@ -869,7 +873,9 @@ listeners_adopt(struct server *s, int n, char *err, size_t errlen)
 		}
 		l->fd = fd;
 		net_local_text(fd, l->bound, sizeof(l->bound));
-		snprintf(l->addr.text, sizeof(l->addr.text), "%s", l->bound);
+		_Static_assert(sizeof(l->addr.text) == sizeof(l->bound),
+		    "listen text and bound address text have one size");
+		memcpy(l->addr.text, l->bound, sizeof(l->addr.text));
 		ev_io_init(&slot_of(s, t)->io, listener_cb, fd, EV_READ);
 		ev_io_start(s->loop, &slot_of(s, t)->io);
 		log_info("listening on %s (token %u, passed by the service"
@@ -996,7 +1002,7 @@ drain_now(struct server *s)
 		if (sl->conn.state == CONN_WRITING)
 			conn_flush(s, token);
 		if (s->idle_list.head == token)
-			conn_close(s, token, sl->conn.pending > 0 ?
+			conn_close(s, token, conn_unsent(&sl->conn) > 0 ?
 			    "shutdown timeout with echo pending" :
 			    "shutdown timeout");
 	}
@@ -1086,10 +1092,9 @@ server_init(struct server *s, const struct config *cfg,
 	memset(s, 0, sizeof(*s));
 	s->config_path = config_path;
 	s->cfg = *cfg;
-	list_init(&s->idle_list, offsetof(struct slot, idle));
-	list_init(&s->line_list, offsetof(struct slot, line));
-	/* Awaiting its header, a connection holds no line: the link is free. */
-	list_init(&s->proxy_list, offsetof(struct slot, line));
+	list_init(&s->idle_list, NULL);
+	list_init(&s->line_list, NULL);
+	list_init(&s->proxy_list, NULL);
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		s->listeners[t].fd = -1;
 
@@ -1109,7 +1114,22 @@ server_init(struct server *s, const struct config *cfg,
 		s->loop = NULL;
 		return EX_SERVER_OSERR;
 	}
-	bufpool_init(&s->pool, cfg->max_line);
+	bufpool_init(&s->pool, cfg->max_line, sizeof(struct conn_buf));
+	/*
+	 * The side arrays are as long as the slab and, like it, touched only
+	 * where used.  Awaiting its header, a connection holds no line: the
+	 * PROXY list borrows the line list's links.
+	 */
+	s->idle_list.links = calloc(s->slab.capacity, sizeof(struct timed_link));
+	s->line_list.links = calloc(s->slab.capacity, sizeof(struct timed_link));
+	s->proxy_list.links = s->line_list.links;
+	s->proxy = calloc(s->slab.capacity, sizeof(*s->proxy));
+	if (s->idle_list.links == NULL || s->line_list.links == NULL ||
+	    s->proxy == NULL) {
+		snprintf(err, errlen, "out of memory for the connection table");
+		server_destroy(s);
+		return EX_SERVER_OSERR;
+	}
 	if (peers_init(&s->peers, peers_seed()) == -1) {
 		snprintf(err, errlen, "out of memory for the address table");
 		server_destroy(s);
@@ -1199,6 +1219,9 @@ server_destroy(struct server *s)
 	ev_timer_stop(s->loop, &s->housekeeping_timer);
 	ev_timer_stop(s->loop, &s->watchdog_timer);
 	bufpool_destroy(&s->pool);
+	free(s->idle_list.links);
+	free(s->line_list.links);
+	free(s->proxy);
 	peers_destroy(&s->peers);
 	slab_destroy(&s->slab);
 	free(s->scratch);

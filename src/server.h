@@ -38,11 +38,15 @@ struct timed_link {
 	uint32_t next;                  /* newer neighbour, SLAB_NONE at the tail */
 };
 
-/* The head and tail of such a list: every append carries the latest time. */
+/*
+ * The head and tail of such a list: every append carries the latest time.
+ * Its links are an array indexed by token, beside the slots, so that a
+ * connection that is never on the list never touches its page.
+ */
 struct timed_list {
 	uint32_t head;                  /* oldest */
 	uint32_t tail;                  /* newest */
-	size_t link_offset;             /* of the struct timed_link in struct slot */
+	struct timed_link *links;       /* indexed by token */
 };
 
 /* A PROXY header being received: its bytes so far. */
@@ -53,21 +57,18 @@ struct proxy_wait {
 
 /*
  * One slab slot: a listener's or a connection's watcher, and for a
- * connection its state machine and its places in the timeout lists.
- * 120 bytes on LP64: ev_io 48, conn 32, two links of 12, the peer index
- * and the PROXY flag 8, the header pointer 8.
+ * connection its state machine.  64 bytes on LP64: ev_io 48, conn 10, two
+ * flags, the peer index 4.  An idle connection costs this, its 12-byte
+ * idle link and libev's record of its descriptor, and nothing else.
  */
 struct slot {
 	ev_io io;                       /* must stay first: callbacks cast it back */
 	struct conn conn;               /* the echo state machine */
-	struct timed_link idle;         /* since the last read or write progress */
-	struct timed_link line;         /* since the held partial line began, or
-	                                   since accept while a PROXY header is due */
-	uint32_t peer;                  /* entry in server.peers, PEERS_NONE before
-	                                   the PROXY header names the client */
 	uint8_t refuse_header;          /* untrusted with proxy_protocol on: a
 	                                   PROXY header in the first bytes closes */
-	struct proxy_wait *proxy;       /* while a PROXY header is due, else NULL */
+	uint8_t awaiting_header;        /* server.proxy[token] holds a header's start */
+	uint32_t peer;                  /* entry in server.peers, PEERS_NONE before
+	                                   the PROXY header names the client */
 };
 
 struct listener {
@@ -97,7 +98,10 @@ struct server {
 	ev_tstamp epoch;                /* loop time at start; since_ms counts from it */
 	struct timed_list idle_list;    /* every connection, least recently active first */
 	struct timed_list line_list;    /* connections holding a partial line, oldest first */
-	struct timed_list proxy_list;   /* connections awaiting a PROXY header, oldest first */
+	struct timed_list proxy_list;   /* connections awaiting a PROXY header, oldest first;
+	                                   shares line_list's links: such a connection
+	                                   holds no line yet */
+	struct proxy_wait **proxy;      /* indexed by token: header bytes so far */
 	struct peers peers;             /* open connections per source address */
 	bool accept_paused;             /* listeners stopped until descriptors free up */
 	bool stopping;                  /* SIGTERM seen: draining, not accepting */

@@ -61,8 +61,8 @@ fuzz_fail(const struct fuzz *f, int line, const char *what)
 	    "buf %s, pool.out %u\n"
 	    "  payload %zu, consumed %zu, written %zu, control left %zu\n",
 	    line, what, (unsigned)f->max_line, (unsigned)f->c.state,
-	    (unsigned)f->c.eof, (unsigned)f->c.off, (unsigned)f->c.pending,
-	    (unsigned)f->c.held, f->c.buf != NULL ? "set" : "NULL",
+	    (unsigned)f->c.eof, (unsigned)(f->c.buf != NULL ? f->c.buf->off : 0), (unsigned)conn_unsent(&f->c),
+	    (unsigned)conn_held(&f->c), f->c.buf != NULL ? "set" : "NULL",
 	    (unsigned)f->pool.out, f->inlen, f->consumed, f->outlen, f->nctl);
 	abort();
 }
@@ -124,47 +124,47 @@ fuzz_check_state(struct fuzz *f)
 	const char *pending, *held;
 	size_t len, i;
 
-	FUZZ_CHECK(f, c->max_line == f->max_line);
-	FUZZ_CHECK(f, c->held < c->max_line);
-	FUZZ_CHECK(f, (size_t)c->held + c->pending <= c->max_line);
-	FUZZ_CHECK(f, (size_t)c->off + c->pending + c->held <= c->max_line);
-	FUZZ_CHECK(f, (c->buf == NULL) == (c->held + c->pending == 0));
+	FUZZ_CHECK(f, conn_max_line(c, &f->pool) == f->max_line);
+	FUZZ_CHECK(f, conn_held(c) < conn_max_line(c, &f->pool));
+	FUZZ_CHECK(f, (size_t)conn_held(c) + conn_unsent(c) <= conn_max_line(c, &f->pool));
+	FUZZ_CHECK(f, (size_t)(c->buf != NULL ? c->buf->off : 0) + conn_unsent(c) + conn_held(c) <= conn_max_line(c, &f->pool));
+	FUZZ_CHECK(f, (c->buf == NULL) == (conn_held(c) + conn_unsent(c) == 0));
 	FUZZ_CHECK(f, f->pool.out == (c->buf != NULL ? 1u : 0u));
-	FUZZ_CHECK(f, f->outlen + c->pending + c->held == f->consumed);
+	FUZZ_CHECK(f, f->outlen + conn_unsent(c) + conn_held(c) == f->consumed);
 
 	switch (c->state) {
 	case CONN_READING:
-		FUZZ_CHECK(f, c->pending == 0);
+		FUZZ_CHECK(f, conn_unsent(c) == 0);
 		FUZZ_CHECK(f, !c->eof);
-		FUZZ_CHECK(f, conn_read_room(c) == c->max_line - c->held);
+		FUZZ_CHECK(f, conn_read_room(c, &f->pool) == conn_max_line(c, &f->pool) - conn_held(c));
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_READ);
 		break;
 	case CONN_WRITING:
-		FUZZ_CHECK(f, c->pending > 0);
-		FUZZ_CHECK(f, conn_read_room(c) == 0);
+		FUZZ_CHECK(f, conn_unsent(c) > 0);
+		FUZZ_CHECK(f, conn_read_room(c, &f->pool) == 0);
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_WRITE);
 		break;
 	case CONN_CLOSED:
 		FUZZ_CHECK(f, c->eof);
-		FUZZ_CHECK(f, c->pending == 0 && c->held == 0);
-		FUZZ_CHECK(f, conn_read_room(c) == 0);
+		FUZZ_CHECK(f, conn_unsent(c) == 0 && conn_held(c) == 0);
+		FUZZ_CHECK(f, conn_read_room(c, &f->pool) == 0);
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_NONE);
 		break;
 	default:
 		FUZZ_CHECK(f, !"state is one of the three");
 	}
 
-	if (c->pending > 0) {
+	if (conn_unsent(c) > 0) {
 		conn_pending(c, &pending, &len);
-		FUZZ_CHECK(f, len == c->pending);
-		FUZZ_CHECK(f, pending == c->buf + c->off);
+		FUZZ_CHECK(f, len == conn_unsent(c));
+		FUZZ_CHECK(f, pending == c->buf->data + c->buf->off);
 		FUZZ_CHECK(f, memcmp(pending, f->in + f->outlen, len) == 0);
 	}
-	if (c->held > 0) {
-		held = c->buf + c->off + c->pending;
-		FUZZ_CHECK(f, memcmp(held, f->in + f->outlen + c->pending,
-		    c->held) == 0);
-		for (i = 0; i < c->held; i++)
+	if (conn_held(c) > 0) {
+		held = c->buf->data + c->buf->off + conn_unsent(c);
+		FUZZ_CHECK(f, memcmp(held, f->in + f->outlen + conn_unsent(c),
+		    conn_held(c)) == 0);
+		for (i = 0; i < conn_held(c); i++)
 			FUZZ_CHECK(f, held[i] != '\n');
 	}
 }
@@ -181,7 +181,7 @@ fuzz_expect_held(const struct fuzz *f, const char *data, size_t n)
 
 	while (i > 0 && data[i - 1] != '\n')
 		i--;
-	keep = i > 0 ? n - i : f->c.held + n;
+	keep = i > 0 ? n - i : conn_held(&f->c) + n;
 	return keep == f->max_line ? 0 : keep;
 }
 
@@ -202,7 +202,7 @@ static void
 fuzz_read(struct fuzz *f)
 {
 	struct conn_echo echo;
-	size_t room = conn_read_room(&f->c), n, keep, written = 0, i;
+	size_t room = conn_read_room(&f->c, &f->pool), n, keep, written = 0, i;
 	unsigned k = fuzz_control(f, FUZZ_READ_ROOM);
 	char *data;
 
@@ -214,15 +214,15 @@ fuzz_read(struct fuzz *f)
 	memcpy(data, f->in + f->consumed, n);
 	keep = fuzz_expect_held(f, data, n);
 
-	conn_plan(&f->c, data, n, &echo);
+	conn_plan(&f->c, &f->pool, data, n, &echo);
 	f->consumed += n;
 	if (echo.held_len + echo.fresh_len > 0) {
-		FUZZ_CHECK(f, echo.held_len == f->c.held);
-		FUZZ_CHECK(f, echo.held_len == 0 || echo.held == f->c.buf);
+		FUZZ_CHECK(f, echo.held_len == conn_held(&f->c));
+		FUZZ_CHECK(f, echo.held_len == 0 || echo.held == (f->c.buf != NULL ? f->c.buf->data : NULL));
 		FUZZ_CHECK(f, echo.fresh == data);
 	}
 	FUZZ_CHECK(f, echo.fresh_len <= n);
-	FUZZ_CHECK(f, f->c.held + n - (echo.held_len + echo.fresh_len) == keep);
+	FUZZ_CHECK(f, conn_held(&f->c) + n - (echo.held_len + echo.fresh_len) == keep);
 	if (echo.held_len + echo.fresh_len > 0)
 		written = fuzz_kernel(f, echo.held, echo.held_len, echo.fresh,
 		    echo.fresh_len);
@@ -230,7 +230,7 @@ fuzz_read(struct fuzz *f)
 	    written) == 0);
 	for (i = 0; i < n; i++)
 		data[i] = (char)~data[i];
-	FUZZ_CHECK(f, f->c.held == keep);
+	FUZZ_CHECK(f, conn_held(&f->c) == keep);
 }
 
 /* The socket is writable again: offer the pending echo to the kernel. */
@@ -274,8 +274,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.nctl = nctl;
 	f.in = (const char *)data + nctl;
 	f.inlen = size - nctl;
-	bufpool_init(&f.pool, f.max_line);
-	conn_init(&f.c, f.max_line);
+	bufpool_init(&f.pool, f.max_line, sizeof(struct conn_buf));
+	conn_init(&f.c);
 	fuzz_check_state(&f);
 
 	while (f.consumed < f.inlen) {
@@ -306,7 +306,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The client stays, quiet: only its unfinished line is held. */
 		fuzz_drain(&f);
 		FUZZ_CHECK(&f, f.c.state == CONN_READING);
-		FUZZ_CHECK(&f, f.outlen + f.c.held == f.inlen);
+		FUZZ_CHECK(&f, f.outlen + conn_held(&f.c) == f.inlen);
 		conn_abort(&f.c, &f.pool);
 	}
 	FUZZ_CHECK(&f, f.pool.out == 0);

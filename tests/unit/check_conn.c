@@ -19,8 +19,8 @@ static size_t outlen;
 static void
 start(uint32_t max_line)
 {
-	bufpool_init(&pool, max_line);
-	conn_init(&c, max_line);
+	bufpool_init(&pool, max_line, sizeof(struct conn_buf));
+	conn_init(&c);
 	outlen = 0;
 }
 
@@ -61,13 +61,13 @@ feed(const char *data, size_t n, size_t accept)
 	size_t written = 0;
 
 	ck_assert_int_eq(c.state, CONN_READING);
-	ck_assert_uint_ge(conn_read_room(&c), n);
-	conn_plan(&c, data, n, &echo);
+	ck_assert_uint_ge(conn_read_room(&c, &pool), n);
+	conn_plan(&c, &pool, data, n, &echo);
 	if (echo.held_len + echo.fresh_len > 0)
 		written = take(echo.held, echo.held_len, echo.fresh,
 		    echo.fresh_len, accept);
 	ck_assert_int_eq(conn_commit(&c, &pool, data, n, &echo, written), 0);
-	ck_assert_uint_lt(c.held, c.max_line);
+	ck_assert_uint_lt(conn_held(&c), conn_max_line(&c, &pool));
 	return written;
 }
 
@@ -101,7 +101,7 @@ START_TEST(test_starts_reading_with_no_buffer)
 	ck_assert_int_eq(c.state, CONN_READING);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_READ);
 	ck_assert_ptr_null(c.buf);
-	ck_assert_uint_eq(conn_read_room(&c), 16);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 16);
 }
 END_TEST
 
@@ -121,14 +121,14 @@ START_TEST(test_many_lines_in_one_read_go_in_one_write)
 	struct conn_echo echo;
 	const char *in = "a\nbb\nccc\nd";
 
-	conn_plan(&c, in, strlen(in), &echo);
+	conn_plan(&c, &pool, in, strlen(in), &echo);
 	ck_assert_uint_eq(echo.held_len, 0);
 	ck_assert_uint_eq(echo.fresh_len, 9);
 	ck_assert_ptr_eq(echo.fresh, in);
 	take(echo.held, echo.held_len, echo.fresh, echo.fresh_len, UNLIMITED);
 	ck_assert_int_eq(conn_commit(&c, &pool, in, strlen(in), &echo, 9), 0);
 	assert_out("a\nbb\nccc\n");
-	ck_assert_uint_eq(c.held, 1);
+	ck_assert_uint_eq(conn_held(&c), 1);
 }
 END_TEST
 
@@ -136,18 +136,18 @@ START_TEST(test_line_split_over_many_reads)
 {
 	feed_str("he");
 	assert_out("");
-	ck_assert_uint_eq(c.held, 2);
+	ck_assert_uint_eq(conn_held(&c), 2);
 	ck_assert_ptr_nonnull(c.buf);
-	ck_assert_uint_eq(conn_read_room(&c), 14);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 14);
 	feed_str("ll");
 	feed_str("o");
 	assert_out("");
 	feed_str(" world\nnext");
 	assert_out("hello world\n");
-	ck_assert_uint_eq(c.held, 4);
+	ck_assert_uint_eq(conn_held(&c), 4);
 	feed_str("\n");
 	assert_out("hello world\nnext\n");
-	ck_assert_uint_eq(c.held, 0);
+	ck_assert_uint_eq(conn_held(&c), 0);
 	ck_assert_ptr_null(c.buf);
 }
 END_TEST
@@ -157,11 +157,11 @@ START_TEST(test_line_of_exactly_max_line)
 	/* 15 bytes and the newline: 16 in all, held up to 15, one line. */
 	feed_str("123456789012345");
 	assert_out("");
-	ck_assert_uint_eq(c.held, 15);
-	ck_assert_uint_eq(conn_read_room(&c), 1);
+	ck_assert_uint_eq(conn_held(&c), 15);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 1);
 	feed_str("\n");
 	assert_out("123456789012345\n");
-	ck_assert_uint_eq(c.held, 0);
+	ck_assert_uint_eq(conn_held(&c), 0);
 }
 END_TEST
 
@@ -169,7 +169,7 @@ START_TEST(test_max_line_without_newline_is_a_fragment)
 {
 	feed_str("1234567890123456");
 	assert_out("1234567890123456");
-	ck_assert_uint_eq(c.held, 0);
+	ck_assert_uint_eq(conn_held(&c), 0);
 	feed_str("\n");
 	assert_out("1234567890123456\n");
 }
@@ -184,8 +184,8 @@ START_TEST(test_long_line_as_fragments)
 	for (i = 0; i < len; ) {
 		size_t n = len - i < 5 ? len - i : 5;
 
-		if (n > conn_read_room(&c))
-			n = conn_read_room(&c);
+		if (n > conn_read_room(&c, &pool))
+			n = conn_read_room(&c, &pool);
 		feed(line + i, n, UNLIMITED);
 		i += n;
 		ck_assert_uint_eq(outlen, i < 16 ? 0 : i < 32 ? 16 :
@@ -201,7 +201,7 @@ START_TEST(test_fragment_with_held_bytes)
 	feed_str("abcdef");
 	/* 10 held + 6 new = 16 = max_line: one fragment. */
 	assert_out("0123456789abcdef");
-	ck_assert_uint_eq(c.held, 0);
+	ck_assert_uint_eq(conn_held(&c), 0);
 }
 END_TEST
 
@@ -221,7 +221,7 @@ START_TEST(test_eof_with_held_bytes_echoes_them_first)
 	conn_finish(&c, &pool);
 	ck_assert_int_eq(c.state, CONN_WRITING);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_WRITE);
-	ck_assert_uint_eq(conn_read_room(&c), 0);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
 	drain(UNLIMITED);
 	ck_assert_int_eq(c.state, CONN_CLOSED);
 	assert_out("x\npartial");
@@ -235,9 +235,9 @@ START_TEST(test_partial_write_holds_rest_and_stops_reading)
 	ck_assert_int_eq(c.state, CONN_WRITING);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_WRITE);
 	/* Back-pressure: nothing more is read while echo is pending. */
-	ck_assert_uint_eq(conn_read_room(&c), 0);
-	ck_assert_uint_eq(c.pending, 5);
-	ck_assert_uint_eq(c.held, 2);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
+	ck_assert_uint_eq(conn_unsent(&c), 5);
+	ck_assert_uint_eq(conn_held(&c), 2);
 	drain(2);
 	assert_out("abc\nd");
 	ck_assert_int_eq(c.state, CONN_WRITING);
@@ -245,7 +245,7 @@ START_TEST(test_partial_write_holds_rest_and_stops_reading)
 	assert_out("abc\ndef\n");
 	ck_assert_int_eq(c.state, CONN_READING);
 	/* The held "gh" moved to the start; room counts it. */
-	ck_assert_uint_eq(conn_read_room(&c), 14);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 14);
 	feed_str("i\n");
 	assert_out("abc\ndef\nghi\n");
 }
@@ -256,7 +256,7 @@ START_TEST(test_partial_write_inside_held_bytes)
 	feed_str("0123456");
 	ck_assert_uint_eq(feed("789\n", 4, 4), 4);
 	assert_out("0123");
-	ck_assert_uint_eq(c.pending, 7);
+	ck_assert_uint_eq(conn_unsent(&c), 7);
 	drain(UNLIMITED);
 	assert_out("0123456789\n");
 	ck_assert_ptr_null(c.buf);
@@ -268,7 +268,7 @@ START_TEST(test_eagain_on_write_keeps_everything)
 	ck_assert_uint_eq(feed("one\ntwo\n", 8, 0), 0);
 	assert_out("");
 	ck_assert_int_eq(c.state, CONN_WRITING);
-	ck_assert_uint_eq(c.pending, 8);
+	ck_assert_uint_eq(conn_unsent(&c), 8);
 	drain(0);
 	ck_assert_int_eq(c.state, CONN_WRITING);
 	drain(UNLIMITED);
@@ -283,7 +283,7 @@ START_TEST(test_eof_while_writing_keeps_order)
 	feed("ab\ncd", 5, 1);
 	conn_finish(&c, &pool);
 	ck_assert_int_eq(c.state, CONN_WRITING);
-	ck_assert_uint_eq(c.pending, 4);
+	ck_assert_uint_eq(conn_unsent(&c), 4);
 	drain(UNLIMITED);
 	ck_assert_int_eq(c.state, CONN_CLOSED);
 	assert_out("ab\ncd");
@@ -309,11 +309,29 @@ START_TEST(test_max_line_one)
 	conn_abort(&c, &pool);
 	bufpool_destroy(&pool);
 	start(1);
-	ck_assert_uint_eq(conn_read_room(&c), 1);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 1);
 	feed_str("a");
 	feed_str("\n");
 	assert_out("a\n");
 	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+/* A reload resizes the pool: held bytes keep the bound they came under. */
+START_TEST(test_max_line_follows_pool_until_bytes_are_held)
+{
+	ck_assert_uint_eq(conn_max_line(&c, &pool), 16);
+	feed_str("0123456789");
+	bufpool_resize(&pool, 8);
+	ck_assert_uint_eq(conn_max_line(&c, &pool), 16);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 6);
+	feed_str("abcdef");
+	assert_out("0123456789abcdef");
+	/* Holding nothing now, the connection takes the new bound. */
+	ck_assert_ptr_null(c.buf);
+	ck_assert_uint_eq(conn_max_line(&c, &pool), 8);
+	feed_str("ABCDEFGH");
+	assert_out("0123456789abcdefABCDEFGH");
 }
 END_TEST
 
@@ -352,14 +370,14 @@ START_TEST(test_random_chunking_is_byte_exact)
 			drain((size_t)(rand_r(&seed) % 64));
 			continue;
 		}
-		size_t room = conn_read_room(&c);
+		size_t room = conn_read_room(&c, &pool);
 		size_t n = 1 + (size_t)rand_r(&seed) % room;
 
 		if (n > inlen - pos)
 			n = inlen - pos;
 		feed(in + pos, n, (size_t)(rand_r(&seed) % 3 == 0 ? 0 :
 		    rand_r(&seed) % 400));
-		ck_assert_uint_le(c.held + c.pending, max_line);
+		ck_assert_uint_le(conn_held(&c) + conn_unsent(&c), max_line);
 		pos += n;
 	}
 	conn_finish(&c, &pool);
@@ -395,6 +413,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_binary_bytes_are_data);
 	tcase_add_test(tc, test_max_line_one);
 	tcase_add_test(tc, test_abort_frees_buffer);
+	tcase_add_test(tc, test_max_line_follows_pool_until_bytes_are_held);
 	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;
