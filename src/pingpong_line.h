@@ -1,0 +1,90 @@
+/*
+ * The lines pingpong sends and the check of their echo.
+ *
+ * A line is a pure function of (stream, seq, size), so neither side of the
+ * check keeps a copy of what was sent: the writer generates the bytes it
+ * writes, and the checker generates them again to compare the echo against.
+ * Line seq of stream S, SIZE bytes long:
+ *
+ *     000000000000002a GHIJKLMNOPQRST\n
+ *
+ * up to 16 hex digits of (S << 40) ^ seq (the low ones when the line is
+ * shorter), a space, printable filler whose phase depends on both, and the
+ * newline.  Lines of 1 byte are just the newline.  Every line of a stream
+ * differs from its neighbours, so a lost, repeated or reordered line fails
+ * the check as surely as a flipped byte.
+ */
+#ifndef PINGPONG_LINE_H
+#define PINGPONG_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PP_LINE_MAX (16u * 1024 * 1024)  /* longest line, bytes */
+
+/* Bytes [off, off + len) of a line into out; off + len <= size. */
+void pp_line_fill(uint32_t stream, uint64_t seq, size_t size, size_t off,
+    char *out, size_t len);
+
+/*
+ * A stream from line seq, byte off, up to (not including) line end_seq:
+ * as many bytes as fit in cap go into out.  Returns the count.
+ */
+size_t pp_line_fill_stream(uint32_t stream, size_t size, uint64_t seq,
+    size_t off, uint64_t end_seq, char *out, size_t cap);
+
+/* Move a stream position (seq, off) forward by n bytes. */
+static inline void
+pp_line_advance(size_t size, uint64_t *seq, size_t *off, size_t n)
+{
+	size_t total = *off + n;
+
+	if (total < size) {
+		*off = total;
+		return;
+	}
+	*seq += total / size;
+	*off = total % size;
+}
+
+/*
+ * The check of one stream's echo.  It follows the echo line by line: a
+ * line is intact when its bytes are the ones sent, newline included.  At
+ * the first wrong byte the line is corrupted and the rest of it, up to the
+ * next newline in the echo, is skipped, so one bad line does not condemn
+ * those after it.
+ */
+struct pp_check {
+	uint32_t chk_stream;            /* which stream's lines are expected */
+	size_t chk_size;                /* line length, newline included */
+	uint64_t chk_seq;               /* line being received */
+	uint64_t chk_off;               /* its bytes received so far */
+	bool chk_bad;                   /* it already differs */
+	uint64_t chk_bad_at;            /* offset of its first wrong byte */
+	unsigned char chk_got;          /* that byte, as echoed */
+	unsigned char chk_want;         /* that byte, as sent */
+};
+
+/* One echoed line, complete. */
+struct pp_verdict {
+	uint64_t seq;                   /* which line it was */
+	uint64_t len;                   /* bytes echoed for it, newline included */
+	bool intact;                    /* byte for byte what was sent */
+	uint64_t bad_at;                /* when not: offset of the first wrong byte */
+	unsigned char got;              /* the byte echoed there */
+	unsigned char want;             /* the byte sent there */
+};
+
+void pp_check_init(struct pp_check *chk, uint32_t stream, size_t size,
+    uint64_t first_seq);
+
+/*
+ * Feed echoed bytes.  Consumes at most one line's worth and returns how
+ * many bytes it took; *done says whether a line ended, and if so v holds
+ * its verdict.  Call again with the rest.
+ */
+size_t pp_check_feed(struct pp_check *chk, const char *p, size_t n,
+    struct pp_verdict *v, bool *done);
+
+#endif
