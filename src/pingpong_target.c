@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "pingpong_common.h"
 
 /* Split arg into host and port text; false when it is malformed. */
@@ -105,7 +106,7 @@ pp_target_resolve(struct pp_target *t, const char *arg, char *err,
 		t->tg_named = true;
 	memcpy(&t->tg_addr, t->tg_list->ai_addr, t->tg_list->ai_addrlen);
 	t->tg_addrlen = t->tg_list->ai_addrlen;
-	pp_addr_text(t->tg_list->ai_addr, t->tg_text, sizeof(t->tg_text));
+	net_addr_text(t->tg_list->ai_addr, t->tg_text, sizeof(t->tg_text));
 	return 0;
 }
 
@@ -179,7 +180,7 @@ pp_target_connect(struct pp_target *t, double timeout_s, char *err,
 	for (struct addrinfo *ai = t->tg_list; ai != NULL; ai = ai->ai_next) {
 		int fd, error;
 
-		pp_addr_text(ai->ai_addr, text, sizeof(text));
+		net_addr_text(ai->ai_addr, text, sizeof(text));
 		fd = start_connect(ai->ai_addr, ai->ai_addrlen);
 		error = fd == -1 ? errno : await_connect(fd, timeout_s);
 		if (error == 0) {
@@ -202,24 +203,4 @@ pp_target_free(struct pp_target *t)
 	if (t->tg_list != NULL)
 		freeaddrinfo(t->tg_list);
 	t->tg_list = NULL;
-}
-
-void
-pp_addr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "?");
-	}
 }

@@ -49,7 +49,4 @@ int pp_connect_result(int fd);
 
 void pp_target_free(struct pp_target *t);
 
-/* "127.0.0.1:6567" or "[::1]:6567". */
-void pp_addr_text(const struct sockaddr *sa, char *buf, size_t len);
-
 #endif
