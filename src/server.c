@@ -40,9 +40,8 @@ server_now_ms(struct server *s)
  * the tail in O(1) and never touches a timer.
  */
 static struct timed_link *
-link_of(struct server *s, const struct timed_list *l, uint32_t token)
+link_of(const struct timed_list *l, uint32_t token)
 {
-	(void)s;
 	return &l->links[token];
 }
 
@@ -54,16 +53,16 @@ list_init(struct timed_list *l, struct timed_link *links)
 }
 
 static void
-list_unlink(struct server *s, struct timed_list *l, uint32_t token)
+list_unlink(struct timed_list *l, uint32_t token)
 {
-	struct timed_link *k = link_of(s, l, token);
+	struct timed_link *k = link_of(l, token);
 
 	if (k->prev != SLAB_NONE)
-		link_of(s, l, k->prev)->next = k->next;
+		link_of(l, k->prev)->next = k->next;
 	else
 		l->head = k->next;
 	if (k->next != SLAB_NONE)
-		link_of(s, l, k->next)->prev = k->prev;
+		link_of(l, k->next)->prev = k->prev;
 	else
 		l->tail = k->prev;
 }
@@ -71,13 +70,13 @@ list_unlink(struct server *s, struct timed_list *l, uint32_t token)
 static void
 list_append(struct server *s, struct timed_list *l, uint32_t token)
 {
-	struct timed_link *k = link_of(s, l, token);
+	struct timed_link *k = link_of(l, token);
 
 	k->since_ms = server_now_ms(s);
 	k->next = SLAB_NONE;
 	k->prev = l->tail;
 	if (l->tail != SLAB_NONE)
-		link_of(s, l, l->tail)->next = token;
+		link_of(l, l->tail)->next = token;
 	else
 		l->head = token;
 	l->tail = token;
@@ -87,10 +86,10 @@ static void
 list_touch(struct server *s, struct timed_list *l, uint32_t token)
 {
 	if (l->tail != token) {
-		list_unlink(s, l, token);
+		list_unlink(l, token);
 		list_append(s, l, token);
 	} else {
-		link_of(s, l, token)->since_ms = server_now_ms(s);
+		link_of(l, token)->since_ms = server_now_ms(s);
 	}
 }
 
@@ -100,7 +99,7 @@ list_head_age(struct server *s, const struct timed_list *l)
 {
 	if (l->head == SLAB_NONE)
 		return 0;
-	return server_now_ms(s) - link_of(s, l, l->head)->since_ms;
+	return server_now_ms(s) - link_of(l, l->head)->since_ms;
 }
 
 /* Start timer for the head's deadline unless it already waits. */
@@ -141,7 +140,7 @@ line_track(struct server *s, uint32_t token, uint32_t held_before, bool echoed)
 	uint32_t held = (uint32_t)conn_held(&slot_of(s, token)->conn);
 
 	if (held_before > 0 && (held == 0 || echoed))
-		list_unlink(s, &s->line_list, token);
+		list_unlink(&s->line_list, token);
 	if (held > 0 && (held_before == 0 || echoed)) {
 		list_append(s, &s->line_list, token);
 		list_arm(s, &s->line_list, &s->line_timer,
@@ -199,14 +198,14 @@ conn_close(struct server *s, uint32_t token, const char *why)
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
 	if (sl->awaiting_header) {
-		list_unlink(s, &s->proxy_list, token);
+		list_unlink(&s->proxy_list, token);
 		free(s->proxy[token]);
 		s->proxy[token] = NULL;
 	} else if (conn_held(&sl->conn) > 0) {
-		list_unlink(s, &s->line_list, token);
+		list_unlink(&s->line_list, token);
 	}
 	conn_abort(&sl->conn, &s->pool);
-	list_unlink(s, &s->idle_list, token);
+	list_unlink(&s->idle_list, token);
 	if (sl->peer != PEERS_NONE)
 		peers_remove(&s->peers, sl->peer);
 	slab_give(&s->slab, token);
@@ -477,7 +476,7 @@ proxy_readable(struct server *s, uint32_t token)
 		return;
 	}
 	sl->peer = peer;
-	list_unlink(s, &s->proxy_list, token);
+	list_unlink(&s->proxy_list, token);
 	free(pw);
 	s->proxy[token] = NULL;
 	sl->awaiting_header = 0;
