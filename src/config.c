@@ -44,6 +44,7 @@ enum config_kind {
 	CONFIG_KIND_DURATION,           /* seconds, or ms/s/m/h; stored in ms */
 	CONFIG_KIND_LOG_LEVEL,          /* error, warning, info, debug */
 	CONFIG_KIND_SWITCH,             /* on or off, stored as 1 or 0 */
+	CONFIG_KIND_WORKERS,            /* a count, or auto stored as 0 */
 	CONFIG_KIND_CIDR_LIST,          /* ADDR[/BITS] ..., blank-separated */
 };
 
@@ -83,6 +84,8 @@ static const struct config_key config_keys[] = {
 	    CONFIG_DEFAULT_BACKLOG, CONFIG_BACKLOG_MIN, CONFIG_BACKLOG_MAX },
 	{ "server", "max_connections", CONFIG_KIND_COUNT, CONFIG_NUMBER(max_connections),
 	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX },
+	{ "server", "workers", CONFIG_KIND_WORKERS, CONFIG_NUMBER(workers),
+	    CONFIG_DEFAULT_WORKERS, 1, CONFIG_WORKERS_MAX },
 	{ "server", "proxy_protocol", CONFIG_KIND_SWITCH, CONFIG_NUMBER(proxy_protocol),
 	    0, 0, 1 },
 	{ "server", "proxy_from", CONFIG_KIND_CIDR_LIST, CONFIG_SPECIAL(proxy_from), 0, 0, 0 },
@@ -699,6 +702,18 @@ config_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		return 1;
+	case CONFIG_KIND_WORKERS:
+		if (strcmp(value, "auto") == 0) {
+			config_store_number(cp->cp_cfg, key, 0);
+			return 1;
+		}
+		if (config_parse_number(key, value, &n, why, sizeof(why)) == -1) {
+			config_line_error(cp, "[%s] %s: %s (or auto)",
+			    key->ck_section, key->ck_name, why);
+			return 0;
+		}
+		config_store_number(cp->cp_cfg, key, n);
+		return 1;
 	case CONFIG_KIND_SWITCH:
 		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
 			config_quote(q, sizeof(q), value);
@@ -1152,6 +1167,15 @@ config_format_one(const struct config *cfg, const struct config_key *key,
 	case CONFIG_KIND_SWITCH:
 		n = snprintf(dst, room, "%s.%s = %s\n", key->ck_section,
 		    key->ck_name, config_load_number(cfg, key) ? "on" : "off");
+		break;
+	case CONFIG_KIND_WORKERS:
+		if (config_load_number(cfg, key) == 0)
+			n = snprintf(dst, room, "%s.%s = auto\n", key->ck_section,
+			    key->ck_name);
+		else
+			n = snprintf(dst, room, "%s.%s = %" PRIu64 "\n",
+			    key->ck_section, key->ck_name,
+			    config_load_number(cfg, key));
 		break;
 	case CONFIG_KIND_CIDR_LIST:
 		n = config_format_cidrs(cfg, key, dst, room);

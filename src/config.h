@@ -26,6 +26,7 @@
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS (300u * 1000)
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS (10u * 1000)
 #define CONFIG_DEFAULT_MAX_PER_IP 0                 /* unlimited */
+#define CONFIG_DEFAULT_WORKERS 1
 #define CONFIG_DEFAULT_LINE_TIMEOUT_MS (30u * 1000)
 #define CONFIG_DEFAULT_TCP_KEEPALIVE_MS (300u * 1000)
 
@@ -39,6 +40,7 @@
 #define CONFIG_IDLE_TIMEOUT_MAX_MS (7u * 24 * 3600 * 1000)
 #define CONFIG_SHUTDOWN_TIMEOUT_MAX_MS (3600u * 1000)
 #define CONFIG_MAX_PER_IP_MAX CONFIG_MAX_CONNECTIONS_MAX
+#define CONFIG_WORKERS_MAX 64                       /* threads; 0 stands for auto */
 #define CONFIG_LINE_TIMEOUT_MAX_MS CONFIG_IDLE_TIMEOUT_MAX_MS
 #define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
 
@@ -73,6 +75,7 @@ struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX]; /* [server] listen, in file order */
 	unsigned nlisten;               /* entries of listen in use, >= 1 */
 	int backlog;                    /* [server] backlog: listen(2) queue length */
+	uint32_t workers;               /* [server] workers: threads, 0 = auto (one per CPU) */
 	uint32_t proxy_protocol;        /* [server] proxy_protocol: 1 = on */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
 	unsigned nproxy_from;           /* entries of proxy_from in use */

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level log_threshold = LOG_LEVEL_INFO;
+/* Read by every worker, set by whichever applies a reload. */
+static atomic_int log_threshold = LOG_LEVEL_INFO;
 static bool log_to_journal;
 
 /* journald sets JOURNAL_STREAM to "DEV:INODE" of the stream it reads. */
@@ -30,20 +32,21 @@ stderr_is_journal(void)
 void
 log_init(enum log_level level)
 {
-	log_threshold = level;
+	atomic_store(&log_threshold, (int)level);
 	log_to_journal = stderr_is_journal();
 }
 
 void
 log_set_level(enum log_level level)
 {
-	log_threshold = level;
+	atomic_store(&log_threshold, (int)level);
 }
 
 bool
 log_enabled(enum log_level level)
 {
-	return level <= log_threshold;
+	return (int)level <= atomic_load_explicit(&log_threshold,
+	    memory_order_relaxed);
 }
 
 /* Format the whole line first so that one write(2) carries it. */

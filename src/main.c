@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
+#include "workers.h"
 
 #define EX_USAGE 64
 
@@ -58,6 +61,17 @@ fit_descriptor_limit(uint32_t max_connections)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/* workers = auto: one per CPU this process may run on, within the range. */
+static unsigned
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -71,9 +85,11 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	char err[CONFIG_ERROR_MAX];
 	struct config cfg;
+	struct server_role role = { 0, 1, 0 };
 	struct server server;
 	bool test_only = false;
-	int opt, status;
+	unsigned workers;
+	int opt, status, passed;
 
 	while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -120,7 +136,16 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	fit_descriptor_limit(cfg.max_connections);
 
-	status = server_init(&server, &cfg, path, err, sizeof(err));
+	passed = service_listen_fds(err, sizeof(err));
+	if (passed == -1) {
+		log_error("%s", err);
+		return EX_SERVER_OSERR;
+	}
+	workers = cfg.workers != 0 ? cfg.workers : online_cpus();
+	if (workers > 1)
+		return workers_run(&cfg, path, workers, passed);
+	role.passed = passed;
+	status = server_init(&server, &cfg, path, &role, err, sizeof(err));
 	if (status != 0) {
 		log_error("%s", err);
 		return status;

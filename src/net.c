@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 int
-net_listen(const struct config_listen *addr, int backlog, char *err,
-    size_t errlen)
+net_listen(const struct config_listen *addr, int backlog, bool reuseport,
+    char *err, size_t errlen)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&addr->addr;
 	int one = 1;
@@ -25,6 +25,9 @@ net_listen(const struct config_listen *addr, int backlog, char *err,
 	}
 	/* A restart must not wait for the old connections' TIME_WAIT. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
 	/* [::]:PORT means IPv6 only, so that 0.0.0.0:PORT can be listed too. */
 	if (sa->sa_family == AF_INET6 &&

@@ -5,6 +5,7 @@
 #ifndef PINGPONGD_NET_H
 #define PINGPONGD_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -13,12 +14,14 @@
 #define NET_ADDR_TEXT CONFIG_ADDR_TEXT /* "[v6 address]:port" plus NUL */
 
 /*
- * A non-blocking, close-on-exec listening socket bound to addr.  Returns
+ * A non-blocking, close-on-exec listening socket bound to addr; with
+ * reuseport, one of a group on the same address that the kernel spreads
+ * new connections over (one per worker).  Returns
  * the descriptor, or -1 with "bind 127.0.0.1:6567: Address already in use"
  * style text in err.
  */
-int net_listen(const struct config_listen *addr, int backlog, char *err,
-    size_t errlen);
+int net_listen(const struct config_listen *addr, int backlog, bool reuseport,
+    char *err, size_t errlen);
 
 /* "127.0.0.1:6567" or "[::1]:6567" for a socket address. */
 void net_addr_text(const struct sockaddr *sa, char *buf, size_t len);

@@ -26,6 +26,29 @@ slot_of(struct server *s, uint32_t token)
 	return slab_get(&s->slab, token);
 }
 
+/* "worker 2: " before a log line of one of several workers, else "". */
+static const char *
+worker_tag(struct server *s)
+{
+	static _Thread_local char tag[24];
+
+	if (s->role.count == 1)
+		return "";
+	snprintf(tag, sizeof(tag), "worker %u: ", s->role.index + 1);
+	return tag;
+}
+
+/* This worker's part of a daemon-wide count: an equal share, the rest first. */
+static uint32_t
+worker_share(const struct server *s, uint32_t total)
+{
+	uint32_t share = total / s->role.count;
+
+	if (s->role.index < total % s->role.count)
+		share++;
+	return share > 0 ? share : 1;
+}
+
 static uint32_t
 server_now_ms(struct server *s)
 {
@@ -724,7 +747,7 @@ listener_open(struct server *s, uint32_t token, const struct config_listen *addr
 	struct slot *sl = slot_of(s, token);
 	int fd;
 
-	fd = net_listen(addr, backlog, err, errlen);
+	fd = net_listen(addr, backlog, s->role.count > 1, err, errlen);
 	if (fd == -1)
 		return -1;
 	l->fd = fd;
@@ -733,7 +756,8 @@ listener_open(struct server *s, uint32_t token, const struct config_listen *addr
 	ev_io_init(&sl->io, listener_cb, fd, EV_READ);
 	if (!s->accept_paused && !s->stopping)
 		ev_io_start(s->loop, &sl->io);
-	log_info("listening on %s (token %u)", l->bound, token);
+	log_info("%slistening on %s (token %u)", worker_tag(s), l->bound,
+	    token);
 	return 0;
 }
 
@@ -743,8 +767,10 @@ listener_close(struct server *s, uint32_t token)
 	struct listener *l = &s->listeners[token];
 
 	ev_io_stop(s->loop, &slot_of(s, token)->io);
-	close(l->fd);
+	if (!l->borrowed)
+		close(l->fd);
 	l->fd = -1;
+	l->borrowed = false;
 }
 
 static uint32_t
@@ -859,6 +885,9 @@ listeners_adopt(struct server *s, int n, char *err, size_t errlen)
 		int fd = SERVICE_FDS_START + (int)t;
 		int flags = fcntl(fd, F_GETFL);
 
+		/* Every worker watches the same passed sockets. */
+		l->borrowed = s->role.count > 1;
+
 		if (!service_is_listening_socket(fd)) {
 			snprintf(err, errlen, "descriptor %d passed by the service"
 			    " manager is not a listening stream socket", fd);
@@ -877,8 +906,8 @@ listeners_adopt(struct server *s, int n, char *err, size_t errlen)
 		memcpy(l->addr.text, l->bound, sizeof(l->addr.text));
 		ev_io_init(&slot_of(s, t)->io, listener_cb, fd, EV_READ);
 		ev_io_start(s->loop, &slot_of(s, t)->io);
-		log_info("listening on %s (token %u, passed by the service"
-		    " manager)", l->bound, t);
+		log_info("%slistening on %s (token %u, passed by the service"
+		    " manager)", worker_tag(s), l->bound, t);
 	}
 	log_info("socket activation: serving %d passed socket(s); the listen"
 	    " lines are not used", n);
@@ -902,7 +931,7 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 	    listeners_apply(s, cfg, err, errlen) == -1)
 		return -1;
 	log_set_level(cfg->log_level);
-	slab_set_limit(&s->slab, cfg->max_connections);
+	slab_set_limit(&s->slab, worker_share(s, cfg->max_connections));
 	if (cfg->max_line != s->pool.size)
 		bufpool_resize(&s->pool, cfg->max_line);
 	s->cfg = *cfg;
@@ -937,7 +966,14 @@ housekeeping_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
-	if (service_notify_wanted()) {
+	if (s->role.count > 1) {
+		pthread_mutex_lock(&s->ctl_lock);
+		s->published.open = s->slab.used;
+		s->published.accepted = s->accepted;
+		s->published.refused = s->refused + s->refused_per_ip;
+		s->published.bytes_echoed = s->bytes_echoed;
+		pthread_mutex_unlock(&s->ctl_lock);
+	} else if (service_notify_wanted()) {
 		char status[200];
 
 		status_text(s, s->stopping ? "draining" : "serving", status,
@@ -1030,8 +1066,8 @@ static void
 begin_shutdown(struct server *s, const char *signame)
 {
 	if (s->stopping) {
-		log_info("%s again: closing %u connection(s) now", signame,
-		    s->slab.used);
+		log_info("%s%s again: closing %u connection(s) now",
+		    worker_tag(s), signame, s->slab.used);
 		ev_timer_stop(s->loop, &s->shutdown_timer);
 		drain_now(s);
 		return;
@@ -1039,14 +1075,16 @@ begin_shutdown(struct server *s, const char *signame)
 	char status[200];
 
 	s->stopping = true;
-	status_text(s, "draining", status, sizeof(status));
-	service_stopping(status);
+	if (s->role.count == 1) {
+		status_text(s, "draining", status, sizeof(status));
+		service_stopping(status);
+	}
 	ev_timer_stop(s->loop, &s->accept_timer);
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		if (s->listeners[t].fd != -1)
 			listener_close(s, t);
-	log_info("%s: stopped accepting; draining %u connection(s) for up to"
-	    " %.3gs", signame, s->slab.used,
+	log_info("%s%s: stopped accepting; draining %u connection(s) for up to"
+	    " %.3gs", worker_tag(s), signame, s->slab.used,
 	    s->cfg.shutdown_timeout_ms / 1000.0);
 	if (s->slab.used == 0) {
 		ev_break(s->loop, EVBREAK_ALL);
@@ -1069,6 +1107,71 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		begin_shutdown(s, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Commands from the main thread, taken under the lock, done outside it. */
+static void
+ctl_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	char err[CONFIG_ERROR_MAX];
+	struct config cfg;
+	unsigned commands;
+
+	(void)w;
+	(void)revents;
+	pthread_mutex_lock(&s->ctl_lock);
+	commands = s->ctl_pending;
+	s->ctl_pending = 0;
+	if (commands & SERVER_CMD_RELOAD)
+		cfg = s->ctl_cfg;
+	pthread_mutex_unlock(&s->ctl_lock);
+	if ((commands & SERVER_CMD_RELOAD) && !s->stopping &&
+	    server_apply(s, &cfg, err, sizeof(err)) == -1)
+		log_error("%sreload failed, keeping the running configuration:"
+		    " %s", worker_tag(s), err);
+	if (commands & SERVER_CMD_STOP)
+		begin_shutdown(s, "SIGTERM");
+	if ((commands & SERVER_CMD_STOP_NOW) && s->stopping)
+		begin_shutdown(s, "SIGTERM");
+}
+
+void
+server_post(struct server *s, unsigned commands, const struct config *cfg)
+{
+	pthread_mutex_lock(&s->ctl_lock);
+	s->ctl_pending |= commands;
+	if (cfg != NULL)
+		s->ctl_cfg = *cfg;
+	pthread_mutex_unlock(&s->ctl_lock);
+	ev_async_send(s->loop, &s->ctl);
+}
+
+void
+server_published(struct server *s, struct server_stats *out)
+{
+	pthread_mutex_lock(&s->ctl_lock);
+	*out = s->published;
+	pthread_mutex_unlock(&s->ctl_lock);
+}
+
+static void
+heartbeat_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	atomic_fetch_add_explicit(&s->heartbeats, 1, memory_order_relaxed);
+}
+
+void
+server_heartbeat(struct server *s, double interval)
+{
+	if (interval <= 0)
+		return;
+	ev_timer_set(&s->heartbeat_timer, interval, interval);
+	ev_timer_start(s->loop, &s->heartbeat_timer);
+}
+
 /* A seed the clients cannot guess, for the address table's hash. */
 static uint64_t
 peers_seed(void)
@@ -1083,21 +1186,27 @@ peers_seed(void)
 
 int
 server_init(struct server *s, const struct config *cfg,
-    const char *config_path, char *err, size_t errlen)
+    const char *config_path, const struct server_role *role, char *err,
+    size_t errlen)
 {
 	uint64_t watchdog;
-	int passed;
 
 	memset(s, 0, sizeof(*s));
 	s->config_path = config_path;
 	s->cfg = *cfg;
+	s->role = *role;
 	list_init(&s->idle_list, NULL);
 	list_init(&s->line_list, NULL);
 	list_init(&s->proxy_list, NULL);
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		s->listeners[t].fd = -1;
 
-	s->loop = ev_default_loop(EVFLAG_AUTO);
+	/*
+	 * Signals need the default loop: it belongs to the daemon, or to the
+	 * main thread when there are workers.
+	 */
+	s->loop = role->count == 1 ? ev_default_loop(EVFLAG_AUTO) :
+	    ev_loop_new(EVFLAG_AUTO);
 	if (s->loop == NULL) {
 		snprintf(err, errlen, "cannot start the event loop");
 		return EX_SERVER_OSERR;
@@ -1107,12 +1216,14 @@ server_init(struct server *s, const struct config *cfg,
 	/* Room for the largest max_line a reload may set, untouched until used. */
 	if (slab_init(&s->slab, sizeof(struct slot), SERVER_LISTENERS,
 	    SERVER_LISTENERS + CONFIG_MAX_CONNECTIONS_MAX,
-	    cfg->max_connections) == -1) {
+	    worker_share(s, cfg->max_connections)) == -1) {
 		snprintf(err, errlen, "out of memory for the connection table");
 		ev_loop_destroy(s->loop);
 		s->loop = NULL;
 		return EX_SERVER_OSERR;
 	}
+	/* From here on server_destroy() undoes what is set up. */
+	pthread_mutex_init(&s->ctl_lock, NULL);
 	bufpool_init(&s->pool, cfg->max_line, sizeof(struct conn_buf));
 	/*
 	 * The side arrays are as long as the slab and, like it, touched only
@@ -1145,14 +1256,13 @@ server_init(struct server *s, const struct config *cfg,
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
-	passed = service_listen_fds(err, errlen);
-	if (passed > 0) {
+	if (role->passed > 0) {
 		s->activated = true;
-		if (listeners_adopt(s, passed, err, errlen) == -1) {
+		if (listeners_adopt(s, role->passed, err, errlen) == -1) {
 			server_destroy(s);
 			return EX_SERVER_OSERR;
 		}
-	} else if (passed == -1 || listeners_apply(s, cfg, err, errlen) == -1) {
+	} else if (listeners_apply(s, cfg, err, errlen) == -1) {
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
@@ -1160,6 +1270,13 @@ server_init(struct server *s, const struct config *cfg,
 	ev_timer_init(&s->housekeeping_timer, housekeeping_timer_cb,
 	    SERVER_HOUSEKEEPING, SERVER_HOUSEKEEPING);
 	ev_timer_start(s->loop, &s->housekeeping_timer);
+	ev_async_init(&s->ctl, ctl_cb);
+	ev_timer_init(&s->heartbeat_timer, heartbeat_timer_cb, 0.0, 0.0);
+	if (role->count > 1) {
+		/* The main thread owns signals, the watchdog and STATUS=. */
+		ev_async_start(s->loop, &s->ctl);
+		return EX_SERVER_OK;
+	}
 	watchdog = service_watchdog_usec();
 	ev_timer_init(&s->watchdog_timer, watchdog_timer_cb,
 	    watchdog / 2e6, watchdog / 2e6);
@@ -1182,12 +1299,14 @@ server_run(struct server *s)
 {
 	char status[200];
 
-	status_text(s, "serving", status, sizeof(status));
-	service_ready(status);
+	if (s->role.count == 1) {
+		status_text(s, "serving", status, sizeof(status));
+		service_ready(status);
+	}
 	ev_run(s->loop, 0);
-	log_info("stopped: %llu connection(s) served, %llu refused at"
+	log_info("%sstopped: %llu connection(s) served, %llu refused at"
 	    " max_connections, %llu at max_per_ip, %llu closed by line_timeout,"
-	    " %llu over a PROXY header, %llu bytes echoed",
+	    " %llu over a PROXY header, %llu bytes echoed", worker_tag(s),
 	    (unsigned long long)s->accepted,
 	    (unsigned long long)s->refused,
 	    (unsigned long long)s->refused_per_ip,
@@ -1217,6 +1336,8 @@ server_destroy(struct server *s)
 	ev_timer_stop(s->loop, &s->shutdown_timer);
 	ev_timer_stop(s->loop, &s->housekeeping_timer);
 	ev_timer_stop(s->loop, &s->watchdog_timer);
+	ev_timer_stop(s->loop, &s->heartbeat_timer);
+	ev_async_stop(s->loop, &s->ctl);
 	bufpool_destroy(&s->pool);
 	free(s->idle_list.links);
 	free(s->line_list.links);
@@ -1226,4 +1347,5 @@ server_destroy(struct server *s)
 	free(s->scratch);
 	ev_loop_destroy(s->loop);
 	s->loop = NULL;
+	pthread_mutex_destroy(&s->ctl_lock);
 }

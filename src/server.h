@@ -7,6 +7,8 @@
 #define PINGPONGD_SERVER_H
 
 #include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,12 +75,37 @@ struct slot {
 
 struct listener {
 	int fd;                         /* listening socket, -1 when the token is unused */
+	bool borrowed;                  /* passed by the service manager and shared
+	                                   by every worker: not ours to close */
 	struct config_listen addr;      /* the listen line it came from */
 	char bound[NET_ADDR_TEXT];      /* the address it really got (port 0 resolved) */
 };
 
+/* Where a server stands among the workers of the daemon. */
+struct server_role {
+	unsigned index;                 /* 0-based worker number */
+	unsigned count;                 /* workers in all; 1: this server is the daemon */
+	int passed;                     /* sockets passed by socket activation, from fd 3 */
+};
+
+/* Commands the main thread sends a worker (server_post). */
+enum server_command {
+	SERVER_CMD_RELOAD = 1,          /* apply the configuration sent along */
+	SERVER_CMD_STOP = 2,            /* stop accepting, drain */
+	SERVER_CMD_STOP_NOW = 4,        /* end the drain at once */
+};
+
+/* A worker's figures as it last published them, for STATUS=. */
+struct server_stats {
+	uint32_t open;                  /* connections open */
+	uint64_t accepted;              /* connections served */
+	uint64_t refused;               /* refused at either limit */
+	uint64_t bytes_echoed;          /* bytes the kernel took from us */
+};
+
 struct server {
-	struct ev_loop *loop;           /* the default loop: signals need it */
+	struct ev_loop *loop;           /* the default loop alone, else the worker's own */
+	struct server_role role;        /* which worker this is */
 	struct config cfg;              /* the configuration in force */
 	const char *config_path;        /* file to re-read on SIGHUP, NULL = defaults */
 	struct slab slab;               /* listener and connection slots */
@@ -117,6 +144,15 @@ struct server {
 	uint64_t line_timeouts;         /* connections closed by line_timeout */
 	uint64_t proxy_rejected;        /* connections closed over a PROXY header */
 	uint64_t bytes_echoed;          /* bytes the kernel took from us */
+
+	/* A worker's line to the main thread; unused when role.count is 1. */
+	ev_async ctl;                   /* woken by server_post */
+	ev_timer heartbeat_timer;       /* proves to the main thread the loop runs */
+	atomic_uint heartbeats;         /* bumped by heartbeat_timer */
+	pthread_mutex_t ctl_lock;       /* guards the three fields below */
+	unsigned ctl_pending;           /* enum server_command bits not yet done */
+	struct config ctl_cfg;          /* the configuration a RELOAD applies */
+	struct server_stats published;  /* figures for the main thread's STATUS= */
 };
 
 /*
@@ -126,7 +162,8 @@ struct server {
  * open).
  */
 int server_init(struct server *s, const struct config *cfg,
-    const char *config_path, char *err, size_t errlen);
+    const char *config_path, const struct server_role *role, char *err,
+    size_t errlen);
 
 /*
  * Tell the service manager we are ready, then serve until SIGTERM/SIGINT
@@ -136,6 +173,17 @@ int server_run(struct server *s);
 
 /* Close whatever is left and free everything server_init() took. */
 void server_destroy(struct server *s);
+
+/*
+ * From the main thread to a worker, safe from any thread: a command, and
+ * for SERVER_CMD_RELOAD the configuration to apply.  Pings the worker's
+ * heartbeat timer at the given interval (0: none) to feed the watchdog.
+ */
+void server_post(struct server *s, unsigned commands, const struct config *cfg);
+void server_heartbeat(struct server *s, double interval);
+
+/* The figures a worker published last. */
+void server_published(struct server *s, struct server_stats *out);
 
 /* Apply a new configuration (what SIGHUP does after loading the file). */
 int server_apply(struct server *s, const struct config *cfg, char *err,

@@ -32,6 +32,7 @@ static const char defaults_text[] =
     "server.listen = 127.0.0.1:6567\n"
     "server.backlog = 511\n"
     "server.max_connections = 10000\n"
+    "server.workers = 1\n"
     "server.proxy_protocol = off\n"
     "server.proxy_from = 127.0.0.0/8 ::1/128\n"
     "connection.max_line = 65536\n"
@@ -467,6 +468,14 @@ static const struct value_case value_cases[] = {
 	    "\"127.0.0.1:18446744073709551696\": port must be a number from 0 to 65535" },
 	{ "server", "listen", "", 0, NULL, "empty value" },
 
+	/* [server] workers: a count or auto (stored as 0) */
+	{ "server", "workers", "1", 1, NULL, NULL },
+	{ "server", "workers", "64", 64, NULL, NULL },
+	{ "server", "workers", "auto", 0, NULL, NULL },
+	{ "server", "workers", "0", 0, NULL, "\"0\": out of range (1 to 64) (or auto)" },
+	{ "server", "workers", "65", 0, NULL, "\"65\": out of range (1 to 64) (or auto)" },
+	{ "server", "workers", "Auto", 0, NULL, "\"Auto\": not a whole number (or auto)" },
+
 	/* [server] proxy_protocol: on or off */
 	{ "server", "proxy_protocol", "on", 1, NULL, NULL },
 	{ "server", "proxy_protocol", "off", 0, NULL, NULL },
@@ -518,6 +527,8 @@ field_value(const struct config *cfg, const char *key)
 		return cfg->idle_timeout_ms;
 	if (strcmp(key, "shutdown_timeout") == 0)
 		return cfg->shutdown_timeout_ms;
+	if (strcmp(key, "workers") == 0)
+		return cfg->workers;
 	if (strcmp(key, "proxy_protocol") == 0)
 		return cfg->proxy_protocol;
 	if (strcmp(key, "max_per_ip") == 0)
