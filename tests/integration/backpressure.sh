@@ -28,15 +28,8 @@ base_rss=$(rss_kb)
 # goes back as a fragment).  The socket buffers on both sides hold a few
 # MiB: a daemon that keeps reading while its echo is refused would take
 # it all.
-truncate -s $BIG "$WORKDIR/big"
-# The echo goes into a FIFO that is kept open but never read: nc blocks
-# on it, stops reading its socket, and the daemon's echo backs up.
-mkfifo "$WORKDIR/unread"
-sleep 86400 1<> "$WORKDIR/unread" &
-track $!
-nc -N 127.0.0.1 "$PORT" < "$WORKDIR/big" > "$WORKDIR/unread" &
-hog=$!
-track $hog
+start_nonreader $BIG
+hog=$NONREADER
 
 # How far the non-reader got into its input.
 sent() { sed -n 's/^pos:[^0-9]*//p' "/proc/$hog/fdinfo/0" 2>/dev/null; }

@@ -34,15 +34,9 @@ wait_echoed good
 
 open_client silent
 
-# 100 MiB of NUL bytes (sparse, no newline: fragments of max_line) into a
-# client whose echo nobody reads.
-truncate -s 100M "$WORKDIR/big"
-mkfifo "$WORKDIR/unread"
-sleep 86400 1<> "$WORKDIR/unread" &
-track $!
-nc -N 127.0.0.1 "$PORT" < "$WORKDIR/big" > "$WORKDIR/unread" &
-hog=$!
-track $hog
+# 100 MiB into a client whose echo nobody reads.
+start_nonreader 100M
+hog=$NONREADER
 # Stalled means: the daemon's side of a connection has a full send queue
 # (ss column 2, bytes) that the client does not read.
 stalled() {

@@ -226,6 +226,22 @@ close_client() {
 	wait_exit "$(client_pid "$1")"
 }
 
+# start_nonreader SIZE: a client that sends SIZE bytes of NULs (a sparse
+# file: no newline, so each max_line goes back as a fragment) and never
+# reads its echo: nc's output is a FIFO held open but never read, so nc
+# blocks on it, stops reading its socket, and the daemon's echo backs up.
+# Sets NONREADER to nc's PID.
+start_nonreader() {
+	truncate -s "$1" "$WORKDIR/nonreader.data"
+	mkfifo "$WORKDIR/nonreader.out"
+	sleep 86400 1<> "$WORKDIR/nonreader.out" &
+	track $!
+	nc -N 127.0.0.1 "$PORT" < "$WORKDIR/nonreader.data" \
+	    > "$WORKDIR/nonreader.out" &
+	NONREADER=$!
+	track "$NONREADER"
+}
+
 # closes_clean NAME: close_client, and everything sent came back.
 closes_clean() { close_client "$1" && echoed "$1"; }
 
