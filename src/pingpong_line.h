@@ -2,8 +2,10 @@
  * The lines pingpong sends and the check of their echo.
  *
  * A line is a pure function of (stream, seq, size), so neither side of the
- * check keeps a copy of what was sent: the writer generates the bytes it
- * writes, and the checker generates them again to compare the echo against.
+ * check keeps a copy of what was sent: the writer produces the bytes it
+ * writes, and the checker produces them again to compare the echo against.
+ * Most of a long line is filler that repeats every 64 bytes, and that part
+ * both sides take straight from a static table.
  * Line seq of stream S, SIZE bytes long:
  *
  *     000000000000002a GHIJKLMNOPQRST\n
@@ -20,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define PP_LINE_MAX (16u * 1024 * 1024)  /* longest line, bytes */
 
@@ -33,6 +36,28 @@ void pp_line_fill(uint32_t stream, uint64_t seq, size_t size, size_t off,
  */
 size_t pp_line_fill_stream(uint32_t stream, size_t size, uint64_t seq,
     size_t off, uint64_t end_seq, char *out, size_t cap);
+
+/*
+ * Where pp_line_gather puts a stream: the pieces for one writev, and the
+ * scratch space that holds those of their bytes that are generated.
+ */
+struct pp_gather {
+	struct iovec *g_iov;            /* g_max pieces */
+	int g_max;
+	int g_count;                    /* pieces in use */
+	char *g_scratch;                /* g_cap bytes */
+	size_t g_cap;
+	size_t g_used;                  /* bytes of it in use */
+};
+
+/*
+ * The bytes pp_line_fill_stream would give for up to cap bytes, as pieces
+ * in g: long runs of filler point into a static table, everything else is
+ * generated into the scratch space.  Returns the count of bytes, which is
+ * smaller when the pieces or the scratch space run out.
+ */
+size_t pp_line_gather(struct pp_gather *g, uint32_t stream, size_t size,
+    uint64_t seq, size_t off, uint64_t end_seq, size_t cap);
 
 /* Move a stream position (seq, off) forward by n bytes. */
 static inline void
