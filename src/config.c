@@ -590,6 +590,14 @@ config_parse_cidr_list(const char *value, struct config *cfg, char *why,
 	return 0;
 }
 
+void
+config_summary(const struct config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u listener(s), max_connections %u, max_line %u,"
+	    " idle_timeout %ums", cfg->nlisten, cfg->max_connections,
+	    cfg->max_line, cfg->idle_timeout_ms);
+}
+
 int
 config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
 {

@@ -124,6 +124,12 @@ int config_parse_listen(const char *text, struct config_listen *out,
  */
 int config_format(const struct config *cfg, char *buf, size_t len);
 
+/*
+ * "2 listener(s), max_connections 10000, max_line 65536, idle_timeout
+ * 300000ms": the settings a start or a reload logs.
+ */
+void config_summary(const struct config *cfg, char *buf, size_t len);
+
 /* True when sa lies in one of the networks of proxy_from. */
 int config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa);
 

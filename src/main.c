@@ -150,10 +150,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return status;
 	}
-	log_info("pingpongd %s running%s%s: max_connections %u, max_line %u,"
-	    " idle_timeout %ums", PACKAGE_VERSION, path ? " with " : " on built-in defaults",
-	    path ? path : "", cfg.max_connections, cfg.max_line,
-	    cfg.idle_timeout_ms);
+	config_summary(&cfg, err, sizeof(err));
+	log_info("pingpongd %s running%s%s: %s", PACKAGE_VERSION,
+	    path ? " with " : " on built-in defaults", path ? path : "", err);
 	status = server_run(&server);
 	server_destroy(&server);
 	return status;

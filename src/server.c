@@ -943,15 +943,38 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 	return 0;
 }
 
+void
+server_stats_text(const struct server_stats *st, const char *state,
+    unsigned workers, char *buf, size_t len)
+{
+	char count[24] = "";
+
+	if (workers > 1)
+		snprintf(count, sizeof(count), "%u workers, ", workers);
+	snprintf(buf, len, "%s: %s%u connection(s) open, %llu served, %llu"
+	    " refused, %llu bytes echoed", state, count, st->open,
+	    (unsigned long long)st->accepted, (unsigned long long)st->refused,
+	    (unsigned long long)st->bytes_echoed);
+}
+
+/* This server's figures as they stand. */
+static void
+server_stats(const struct server *s, struct server_stats *st)
+{
+	st->open = s->slab.used;
+	st->accepted = s->accepted;
+	st->refused = s->refused + s->refused_per_ip;
+	st->bytes_echoed = s->bytes_echoed;
+}
+
 /* One line for `systemctl status`: what the daemon is doing right now. */
 static void
 status_text(const struct server *s, const char *state, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s: %u connection(s) open, %llu served, %llu refused,"
-	    " %llu bytes echoed", state, s->slab.used,
-	    (unsigned long long)s->accepted,
-	    (unsigned long long)(s->refused + s->refused_per_ip),
-	    (unsigned long long)s->bytes_echoed);
+	struct server_stats st;
+
+	server_stats(s, &st);
+	server_stats_text(&st, state, 1, buf, len);
 }
 
 /*
@@ -968,10 +991,7 @@ housekeeping_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (s->role.count > 1) {
 		pthread_mutex_lock(&s->ctl_lock);
-		s->published.open = s->slab.used;
-		s->published.accepted = s->accepted;
-		s->published.refused = s->refused + s->refused_per_ip;
-		s->published.bytes_echoed = s->bytes_echoed;
+		server_stats(s, &s->published);
 		pthread_mutex_unlock(&s->ctl_lock);
 	} else if (service_notify_wanted()) {
 		char status[200];
@@ -1015,10 +1035,8 @@ reload(struct server *s)
 		log_error("reload failed, keeping the running configuration:"
 		    " %s", err);
 	} else {
-		log_info("reloaded %s: %u listener(s), max_connections %u,"
-		    " max_line %u, idle_timeout %ums", s->config_path,
-		    cfg.nlisten, cfg.max_connections, cfg.max_line,
-		    cfg.idle_timeout_ms);
+		config_summary(&cfg, err, sizeof(err));
+		log_info("reloaded %s: %s", s->config_path, err);
 	}
 	/* The service is ready again either way: the old or the new config. */
 	status_text(s, "serving", err, sizeof(err));

@@ -182,6 +182,13 @@ void server_destroy(struct server *s);
 void server_post(struct server *s, unsigned commands, const struct config *cfg);
 void server_heartbeat(struct server *s, double interval);
 
+/*
+ * The STATUS= line for `systemctl status`: "serving: [2 workers, ]3
+ * connection(s) open, ...".  workers is 1 for a daemon without workers.
+ */
+void server_stats_text(const struct server_stats *st, const char *state,
+    unsigned workers, char *buf, size_t len);
+
 /* The figures a worker published last. */
 void server_published(struct server *s, struct server_stats *out);
 

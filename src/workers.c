@@ -122,11 +122,7 @@ status_line(struct workers *w, const char *state, char *buf, size_t len)
 		total.refused += one.refused;
 		total.bytes_echoed += one.bytes_echoed;
 	}
-	snprintf(buf, len, "%s: %u workers, %u connection(s) open, %llu"
-	    " served, %llu refused, %llu bytes echoed", state, w->count,
-	    total.open, (unsigned long long)total.accepted,
-	    (unsigned long long)total.refused,
-	    (unsigned long long)total.bytes_echoed);
+	server_stats_text(&total, state, w->count, buf, len);
 }
 
 static void
@@ -195,10 +191,9 @@ reload(struct workers *w)
 		for (unsigned i = 0; i < w->count; i++)
 			server_post(&w->servers[i], SERVER_CMD_RELOAD, &cfg);
 		w->cfg = cfg;
-		log_info("reloaded %s: %u listener(s), max_connections %u,"
-		    " max_line %u, idle_timeout %ums, sent to %u workers",
-		    w->config_path, cfg.nlisten, cfg.max_connections,
-		    cfg.max_line, cfg.idle_timeout_ms, w->count);
+		config_summary(&cfg, err, sizeof(err));
+		log_info("reloaded %s: %s, sent to %u workers", w->config_path,
+		    err, w->count);
 	}
 	status_line(w, "serving", status, sizeof(status));
 	service_ready(status);
@@ -349,11 +344,10 @@ workers_run(const struct config *cfg, const char *config_path,
 		    " beat", watchdog / 2e6, count);
 	}
 	/* Every listener is up: the line the operator and the tests wait for. */
-	log_info("pingpongd %s running%s%s with %u workers: max_connections %u,"
-	    " max_line %u, idle_timeout %ums", PACKAGE_VERSION,
-	    config_path ? " with " : " on built-in defaults",
-	    config_path ? config_path : "", count, cfg->max_connections,
-	    cfg->max_line, cfg->idle_timeout_ms);
+	config_summary(&w->cfg, err, sizeof(err));
+	log_info("pingpongd %s running%s%s with %u workers: %s",
+	    PACKAGE_VERSION, config_path ? " with " : " on built-in defaults",
+	    config_path ? config_path : "", count, err);
 	status_line(w, "serving", status, sizeof(status));
 	service_ready(status);
 	ev_run(w->loop, 0);
