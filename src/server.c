@@ -62,46 +62,75 @@ server_now_ms(struct server *s)
  * only ("Be smart about timeouts" in ev(3)): progress moves a connection to
  * the tail in O(1) and never touches a timer.
  */
-static struct timed_link *
-link_of(const struct timed_list *l, uint32_t token)
+_Static_assert(sizeof(struct list_pos) <= sizeof(((ev_io *)0)->data),
+    "the idle list's neighbours fit in a watcher's data pointer");
+
+static struct list_pos
+pos_get(const struct timed_list *l, uint32_t token)
 {
-	return &l->links[token];
+	struct list_pos p;
+
+	if (l->pos != NULL)
+		return l->pos[token];
+	memcpy(&p, &((struct slot *)slab_get(l->slab, token))->io.data,
+	    sizeof(p));
+	return p;
 }
 
 static void
-list_init(struct timed_list *l, struct timed_link *links)
+pos_set(struct timed_list *l, uint32_t token, struct list_pos p)
+{
+	if (l->pos != NULL)
+		l->pos[token] = p;
+	else
+		memcpy(&((struct slot *)slab_get(l->slab, token))->io.data, &p,
+		    sizeof(p));
+}
+
+static void
+list_init(struct timed_list *l)
 {
 	l->head = l->tail = SLAB_NONE;
-	l->links = links;
+	l->since_ms = NULL;
+	l->pos = NULL;
+	l->slab = NULL;
 }
 
 static void
 list_unlink(struct timed_list *l, uint32_t token)
 {
-	struct timed_link *k = link_of(l, token);
+	struct list_pos p = pos_get(l, token), q;
 
-	if (k->prev != SLAB_NONE)
-		link_of(l, k->prev)->next = k->next;
-	else
-		l->head = k->next;
-	if (k->next != SLAB_NONE)
-		link_of(l, k->next)->prev = k->prev;
-	else
-		l->tail = k->prev;
+	if (p.prev != SLAB_NONE) {
+		q = pos_get(l, p.prev);
+		q.next = p.next;
+		pos_set(l, p.prev, q);
+	} else {
+		l->head = p.next;
+	}
+	if (p.next != SLAB_NONE) {
+		q = pos_get(l, p.next);
+		q.prev = p.prev;
+		pos_set(l, p.next, q);
+	} else {
+		l->tail = p.prev;
+	}
 }
 
 static void
 list_append(struct server *s, struct timed_list *l, uint32_t token)
 {
-	struct timed_link *k = link_of(l, token);
+	struct list_pos q;
 
-	k->since_ms = server_now_ms(s);
-	k->next = SLAB_NONE;
-	k->prev = l->tail;
-	if (l->tail != SLAB_NONE)
-		link_of(l, l->tail)->next = token;
-	else
+	l->since_ms[token] = server_now_ms(s);
+	pos_set(l, token, (struct list_pos){ .prev = l->tail, .next = SLAB_NONE });
+	if (l->tail != SLAB_NONE) {
+		q = pos_get(l, l->tail);
+		q.next = token;
+		pos_set(l, l->tail, q);
+	} else {
 		l->head = token;
+	}
 	l->tail = token;
 }
 
@@ -112,7 +141,7 @@ list_touch(struct server *s, struct timed_list *l, uint32_t token)
 		list_unlink(l, token);
 		list_append(s, l, token);
 	} else {
-		link_of(l, token)->since_ms = server_now_ms(s);
+		l->since_ms[token] = server_now_ms(s);
 	}
 }
 
@@ -122,7 +151,7 @@ list_head_age(struct server *s, const struct timed_list *l)
 {
 	if (l->head == SLAB_NONE)
 		return 0;
-	return server_now_ms(s) - link_of(l, l->head)->since_ms;
+	return server_now_ms(s) - l->since_ms[l->head];
 }
 
 /* Start timer for the head's deadline unless it already waits. */
@@ -1213,9 +1242,9 @@ server_init(struct server *s, const struct config *cfg,
 	s->config_path = config_path;
 	s->cfg = *cfg;
 	s->role = *role;
-	list_init(&s->idle_list, NULL);
-	list_init(&s->line_list, NULL);
-	list_init(&s->proxy_list, NULL);
+	list_init(&s->idle_list);
+	list_init(&s->line_list);
+	list_init(&s->proxy_list);
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		s->listeners[t].fd = -1;
 
@@ -1246,14 +1275,17 @@ server_init(struct server *s, const struct config *cfg,
 	/*
 	 * The side arrays are as long as the slab and, like it, touched only
 	 * where used.  Awaiting its header, a connection holds no line: the
-	 * PROXY list borrows the line list's links.
+	 * PROXY list borrows the line list's arrays.
 	 */
-	s->idle_list.links = calloc(s->slab.capacity, sizeof(struct timed_link));
-	s->line_list.links = calloc(s->slab.capacity, sizeof(struct timed_link));
-	s->proxy_list.links = s->line_list.links;
+	s->idle_list.since_ms = calloc(s->slab.capacity, sizeof(uint32_t));
+	s->idle_list.slab = &s->slab;
+	s->line_list.since_ms = calloc(s->slab.capacity, sizeof(uint32_t));
+	s->line_list.pos = calloc(s->slab.capacity, sizeof(struct list_pos));
+	s->proxy_list.since_ms = s->line_list.since_ms;
+	s->proxy_list.pos = s->line_list.pos;
 	s->proxy = calloc(s->slab.capacity, sizeof(*s->proxy));
-	if (s->idle_list.links == NULL || s->line_list.links == NULL ||
-	    s->proxy == NULL) {
+	if (s->idle_list.since_ms == NULL || s->line_list.since_ms == NULL ||
+	    s->line_list.pos == NULL || s->proxy == NULL) {
 		snprintf(err, errlen, "out of memory for the connection table");
 		server_destroy(s);
 		return EX_SERVER_OSERR;
@@ -1357,8 +1389,9 @@ server_destroy(struct server *s)
 	ev_timer_stop(s->loop, &s->heartbeat_timer);
 	ev_async_stop(s->loop, &s->ctl);
 	bufpool_destroy(&s->pool);
-	free(s->idle_list.links);
-	free(s->line_list.links);
+	free(s->idle_list.since_ms);
+	free(s->line_list.since_ms);
+	free(s->line_list.pos);
 	free(s->proxy);
 	peers_destroy(&s->peers);
 	slab_destroy(&s->slab);

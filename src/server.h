@@ -33,22 +33,25 @@
 #define EX_SERVER_OK 0
 #define EX_SERVER_OSERR 71                      /* cannot bind or listen */
 
-/* A place in one of the lists of connections ordered by a time. */
-struct timed_link {
-	uint32_t since_ms;              /* ms since server start */
+/* A connection's neighbours in one of the lists ordered by a time. */
+struct list_pos {
 	uint32_t prev;                  /* older neighbour, SLAB_NONE at the head */
 	uint32_t next;                  /* newer neighbour, SLAB_NONE at the tail */
 };
 
 /*
- * The head and tail of such a list: every append carries the latest time.
- * Its links are an array indexed by token, beside the slots, so that a
- * connection that is never on the list never touches its page.
+ * Such a list, ordered by the time each connection was appended: every
+ * append carries the latest time.  Its times and neighbours are arrays
+ * indexed by token, beside the slots, so that a connection that is never
+ * on the list never touches their pages; the idle list, which holds every
+ * connection, keeps the neighbours in the slot itself (pos is NULL).
  */
 struct timed_list {
 	uint32_t head;                  /* oldest */
 	uint32_t tail;                  /* newest */
-	struct timed_link *links;       /* indexed by token */
+	uint32_t *since_ms;             /* ms since server start, by token */
+	struct list_pos *pos;           /* neighbours by token, NULL: in the slot */
+	struct slab *slab;              /* the slots, when pos is NULL */
 };
 
 /* A PROXY header being received: its bytes so far. */
@@ -60,11 +63,14 @@ struct proxy_wait {
 /*
  * One slab slot: a listener's or a connection's watcher, and for a
  * connection its state machine.  64 bytes on LP64: ev_io 48, conn 10, two
- * flags, the peer index 4.  An idle connection costs this, its 12-byte
- * idle link and libev's record of its descriptor, and nothing else.
+ * flags, the peer index 4.  libev never reads the watcher's data pointer,
+ * so its 8 bytes hold the connection's neighbours on the idle list.  An
+ * idle connection costs this slot, its 4-byte idle time and libev's
+ * 16-byte record of its descriptor, and nothing else.
  */
 struct slot {
-	ev_io io;                       /* must stay first: callbacks cast it back */
+	ev_io io;                       /* must stay first: callbacks cast it back;
+	                                   io.data holds a struct list_pos */
 	struct conn conn;               /* the echo state machine */
 	uint8_t refuse_header;          /* untrusted with proxy_protocol on: a
 	                                   PROXY header in the first bytes closes */
