@@ -32,16 +32,8 @@ send first 'before the crowd\n'
 wait_echoed first
 
 # The crowd takes every descriptor the daemon has left and then some.
-mkfifo "$WORKDIR/crowd.in"
-sleep 86400 1<> "$WORKDIR/crowd.in" &
-holder=$!
-track $holder
-"$LOADCLIENT" hold "$PORT" "$CROWD" 0 1 < "$WORKDIR/crowd.in" \
-    > "$WORKDIR/crowd.out" &
-crowd=$!
-track $crowd
 check "the crowd of $CROWD is connected (some wait in the backlog)" \
-    wait_until grep -q "^ready $CROWD" "$WORKDIR/crowd.out"
+    hold_clients crowd "$CROWD" 0 1
 check "the daemon logs that accept paused on EMFILE" \
     wait_until log_has "accept: Too many open files; pausing new connections"
 
@@ -59,9 +51,7 @@ send first 'during the crowd\n'
 check "an open connection is still served at EMFILE" wait_echoed first
 
 # The crowd leaves: descriptors come back and accept resumes.
-kill "$holder"; wait "$holder" 2>/dev/null; untrack "$holder"
-wait_until grep -q "^closed" "$WORKDIR/crowd.out"
-wait "$crowd"; untrack "$crowd"
+release crowd
 printf 'after the crowd\n' > "$WORKDIR/after"
 check "a new client is accepted once descriptors free up" \
     wait_until echoes_back "$WORKDIR/after"

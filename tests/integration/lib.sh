@@ -3,7 +3,8 @@
 # its PID.  Sourced by each tests/integration/*.sh script.
 #
 # Environment: PINGPONGD (the binary; set by make check), PINGPONGD_WRAPPER
-# (a command to run it under, e.g. valgrind; set by make check-valgrind).
+# (a command to run it under, e.g. valgrind; set by make check-valgrind),
+# LOADCLIENT (tests/tools/loadclient).
 
 # Variables set here are read by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -11,6 +12,7 @@ set -u
 
 : "${PINGPONGD:=${abs_top_builddir:-.}/pingpongd}"
 : "${PINGPONGD_WRAPPER:=}"
+: "${LOADCLIENT:=${abs_top_builddir:-.}/tests/tools/loadclient}"
 
 # Waits are for events, not for time: each polls a condition and gives up
 # after WAIT_SECONDS (longer under a wrapper such as valgrind).
@@ -240,6 +242,29 @@ start_nonreader() {
 	    > "$WORKDIR/nonreader.out" &
 	NONREADER=$!
 	track "$NONREADER"
+}
+
+# hold_clients NAME COUNT BYTES SOURCES: COUNT connections, each sending
+# BYTES bytes with no newline, from 127.0.0.1 .. 127.0.0.SOURCES, held open
+# by one loadclient until release NAME; true once all are open.
+hold_clients() {
+	rm -f "$WORKDIR/$1.in"
+	mkfifo "$WORKDIR/$1.in"
+	sleep 86400 1<> "$WORKDIR/$1.in" &
+	echo $! > "$WORKDIR/$1.holder"
+	track $!
+	"$LOADCLIENT" hold "$PORT" "$2" "$3" "$4" < "$WORKDIR/$1.in" \
+	    > "$WORKDIR/$1.out" 2> "$WORKDIR/$1.err" &
+	echo $! > "$WORKDIR/$1.pid"
+	track $!
+	wait_until grep -q "^ready $2" "$WORKDIR/$1.out"
+}
+# release NAME: the held connections close; waits for the loadclient.
+release() {
+	_h=$(cat "$WORKDIR/$1.holder")
+	kill "$_h"; wait "$_h" 2>/dev/null; untrack "$_h"
+	_p=$(cat "$WORKDIR/$1.pid")
+	wait "$_p"; untrack "$_p"
 }
 
 # closes_clean NAME: close_client, and everything sent came back.

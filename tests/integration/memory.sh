@@ -47,25 +47,6 @@ INI
 )
 check "daemon starts" start_daemon "$cfg"
 
-# hold_clients NAME COUNT BYTES SOURCES: COUNT connections held open by one
-# loadclient until release NAME.
-hold_clients() {
-	mkfifo "$WORKDIR/$1.in"
-	sleep 86400 1<> "$WORKDIR/$1.in" &
-	echo $! > "$WORKDIR/$1.holder"
-	track $!
-	"$LOADCLIENT" hold "$PORT" "$2" "$3" "$4" < "$WORKDIR/$1.in" \
-	    > "$WORKDIR/$1.out" 2> "$WORKDIR/$1.err" &
-	echo $! > "$WORKDIR/$1.pid"
-	track $!
-	wait_until grep -q "^ready $2" "$WORKDIR/$1.out"
-}
-release() {
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h"; wait "$_h" 2>/dev/null; untrack "$_h"
-	_p=$(cat "$WORKDIR/$1.pid")
-	wait "$_p"; untrack "$_p"
-}
 open_count() { [ "$(($(fd_count) - base_fds))" -eq "$1" ]; }
 
 base_fds=$(fd_count)

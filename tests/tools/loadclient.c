@@ -57,6 +57,16 @@ connect_from(int port, unsigned source)
 	if (fd == -1)
 		die("socket");
 	if (source > 1) {
+		int one = 1;
+
+		/*
+		 * Let connect() pick the port, by the whole address pair: a
+		 * port bound before connecting is reserved for every
+		 * destination until its TIME_WAIT ends, and thousands of
+		 * them starve the connections of whatever runs next.
+		 */
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
 		sin.sin_addr.s_addr = htonl(0x7f000000u | source);
 		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 			die("bind source");

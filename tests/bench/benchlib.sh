@@ -1,0 +1,89 @@
+# What make bench and make bench-peers share: the loads of the performance
+# table, one pingpong --bench run, and the RSS per idle connection.  Sourced
+# by tests/bench/bench.sh and tests/bench/peers.sh after lib.sh's helpers,
+# which it sources.  The server under test is DAEMON_PID, listening on PORT.
+#
+# Environment: BENCH_SECONDS (per row, default 5), PINGPONGD, PINGPONG.
+# shellcheck shell=sh
+# The FIG_* and IDLE_BYTES variables set here are read by those scripts.
+# shellcheck disable=SC2034,SC2317
+. "${abs_top_srcdir:-.}/tests/integration/lib.sh"
+
+: "${PINGPONG:=${abs_top_builddir:-.}/pingpong}"
+SECONDS_PER_ROW=${BENCH_SECONDS:-5}
+IDLE=10000
+
+# The server is pinned to CPU 0 and the client to CPU 1 when there are two.
+if [ "$(nproc)" -ge 2 ]; then
+	SERVER_CPU="taskset -c 0"
+	CLIENT_CPU="taskset -c 1"
+else
+	SERVER_CPU=""
+	CLIENT_CPU=""
+fi
+
+# bench_config: the config pingpongd is benchmarked with; prints its path.
+bench_config() {
+	config bench <<'INI'
+[server]
+listen = 127.0.0.1:0
+max_connections = 19000
+INI
+}
+
+# bench_loads FUNCTION: FUNCTION LABEL PINGPONG-ARGS... for each load of the
+# table, in its order.
+bench_loads() {
+	"$1" "50 conns, 1 x 32 B in flight each" -C 50 -d 1 -s 32
+	"$1" "50 conns, 16 x 32 B in flight each" -C 50 -d 16 -s 32
+	"$1" "10 conns, 4 x 16 KiB in flight each" -C 10 -d 4 -s 16384
+	"$1" "connect, one line, close; 10 at a time" --cycle -C 10 -s 32
+	"$1" "5,000 conns all active, 1 x 32 B each" -C 5000 -d 1 -s 32
+}
+
+# bench_header: the machine and the pinning, two lines.
+bench_header() {
+	echo "$(uname -m), $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)),"
+	echo "server ${SERVER_CPU:-unpinned}, client ${CLIENT_CPU:-unpinned}, ${SECONDS_PER_ROW}s per row"
+}
+
+# field JSON KEY: a number from pingpong's one-line JSON report.
+field() { sed -n "s/.*\"$2\": *\\([0-9.]*\\).*/\\1/p" "$1"; }
+
+# bench_figures PINGPONG-ARGS...: one pingpong --bench run against PORT for
+# SECONDS_PER_ROW.  Sets FIG_LINES (lines/s), FIG_MB (MB/s), FIG_P50 and
+# FIG_P99 (us); or FIG_ERROR and returns 1 when the run failed.
+bench_figures() {
+	# shellcheck disable=SC2086
+	$CLIENT_CPU "$PINGPONG" --bench --json -t "$SECONDS_PER_ROW" "$@" \
+	    "127.0.0.1:$PORT" > "$WORKDIR/row.json" 2> "$WORKDIR/row.err"
+	_status=$?
+	if [ "$_status" -ne 0 ]; then
+		FIG_ERROR="failed (exit $_status): $(head -n 1 "$WORKDIR/row.err")"
+		return 1
+	fi
+	FIG_LINES=$(field "$WORKDIR/row.json" lines_per_sec)
+	FIG_MB=$(field "$WORKDIR/row.json" mb_per_sec)
+	FIG_P50=$(field "$WORKDIR/row.json" p50_us)
+	FIG_P99=$(field "$WORKDIR/row.json" p99_us)
+}
+
+# idle_rss: sets IDLE_BYTES to the server's RSS per connection, in bytes,
+# with IDLE connections open that send nothing, over several source
+# addresses; to "?" when they could not all be opened.  Best measured first, while the
+# server is fresh and no load has touched its tables.
+idle_rss() {
+	_base_rss=$(rss_kb)
+	_base_fds=$(fd_count)
+	if hold_clients idle "$IDLE" 0 4 &&
+	    wait_until fds_above $((_base_fds + IDLE)); then
+		IDLE_BYTES=$(( ($(rss_kb) - _base_rss) * 1024 / IDLE ))
+	else
+		IDLE_BYTES="?"
+	fi
+	release idle
+	# The next load starts once the server has let them all go.
+	wait_until fds_below $((_base_fds + 1)) || true
+}
+fds_above() { [ "$(fd_count)" -ge "$1" ]; }
+fds_below() { [ "$(fd_count)" -lt "$1" ]; }
