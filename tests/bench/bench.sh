@@ -22,6 +22,10 @@ row() {
 	if bench_figures "$@"; then
 		printf '%-46s %12s %10s %9s %9s\n' "$_label" "$FIG_LINES" \
 		    "$FIG_MB" "$FIG_P50" "$FIG_P99" >> "$rows"
+		case $_label in
+		"scaling: 10 conns"*) scale_from=$FIG_LINES ;;
+		"scaling: 10,000 conns"*) scale_to=$FIG_LINES ;;
+		esac
 	else
 		printf '%-46s  %s\n' "$_label" "$FIG_ERROR" >> "$rows"
 	fi
@@ -59,6 +63,10 @@ printf '%-46s %12s %10s %9s %9s\n' "load" "lines/s" "MB/s" "p50 us" "p99 us"
 cat "$rows"
 printf '%-46s %12s\n' "10,000 idle connections: RSS per connection" "$IDLE_BYTES bytes"
 printf '%-46s %12s\n' "system calls per echoed line (50 x 16 x 32 B)" "$syscalls"
+if [ -n "${scale_from:-}" ] && [ -n "${scale_to:-}" ]; then
+	printf '%-46s %11s%%\n' "lines/s at 10,000 conns over 10 conns" \
+	    "$(awk -v a="$scale_to" -v b="$scale_from" 'BEGIN { printf "%.1f", 100 * a / b }')"
+fi
 if [ -s "$WORKDIR/strace.table" ]; then
 	echo
 	echo "system calls during the traced run:"

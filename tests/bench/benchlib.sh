@@ -39,6 +39,12 @@ bench_loads() {
 	"$1" "10 conns, 4 x 16 KiB in flight each" -C 10 -d 4 -s 16384
 	"$1" "connect, one line, close; 10 at a time" --cycle -C 10 -s 32
 	"$1" "5,000 conns all active, 1 x 32 B each" -C 5000 -d 1 -s 32
+	# How the same load, one line in flight per connection, fares as
+	# connections grow.
+	"$1" "scaling: 10 conns, 1 x 32 B each" -C 10 -d 1 -s 32
+	"$1" "scaling: 100 conns, 1 x 32 B each" -C 100 -d 1 -s 32
+	"$1" "scaling: 1,000 conns, 1 x 32 B each" -C 1000 -d 1 -s 32
+	"$1" "scaling: 10,000 conns, 1 x 32 B each" -C 10000 -d 1 -s 32
 }
 
 # bench_header: the machine and the pinning, two lines.
