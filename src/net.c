@@ -86,15 +86,18 @@ net_local_text(int fd, char *buf, size_t len)
 }
 
 void
-net_tune_connection(int fd, unsigned keepalive_s)
+net_tune_socket(int fd, unsigned keepalive_s)
 {
-	int one = 1, idle = (int)keepalive_s;
+	int one = 1, on = keepalive_s > 0, idle = (int)keepalive_s;
 
-	/* Best effort: an echo is still correct without either. */
+	/*
+	 * Best effort: an echo is still correct without either.  Keepalive
+	 * is also turned off explicitly: a reload may turn it off on a
+	 * listener that had it.
+	 */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (keepalive_s > 0) {
-		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (on)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
 		    sizeof(idle));
-	}
 }

@@ -30,9 +30,12 @@ void net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
 void net_local_text(int fd, char *buf, size_t len);
 
 /*
- * Per-connection options: no Nagle delay for echoed lines, and keepalive
- * probes after keepalive_s idle seconds (0 = none).
+ * Connection options: no Nagle delay for echoed lines, and keepalive
+ * probes after keepalive_s idle seconds (0 = none).  Set on a listening
+ * socket, they are inherited by every connection it accepts (Linux copies
+ * them into the accepted socket), which spares three system calls per
+ * connection.
  */
-void net_tune_connection(int fd, unsigned keepalive_s);
+void net_tune_socket(int fd, unsigned keepalive_s);
 
 #endif

@@ -49,6 +49,13 @@ worker_share(const struct server *s, uint32_t total)
 	return share > 0 ? share : 1;
 }
 
+/* tcp_keepalive in whole seconds, as TCP_KEEPIDLE takes it; 0: off. */
+static unsigned
+keepalive_seconds(const struct config *cfg)
+{
+	return (cfg->tcp_keepalive_ms + 999) / 1000;
+}
+
 static uint32_t
 server_now_ms(struct server *s)
 {
@@ -620,7 +627,9 @@ conn_open(struct server *s, int fd, const struct sockaddr *peer,
 		    peer);
 		return;
 	}
-	net_tune_connection(fd, (s->cfg.tcp_keepalive_ms + 999) / 1000);
+	/* Our own listeners pass their options on (net_tune_socket). */
+	if (s->activated)
+		net_tune_socket(fd, keepalive_seconds(&s->cfg));
 	sl = slot_of(s, token);
 	sl->peer = peer_index;
 	conn_init(&sl->conn);
@@ -775,16 +784,17 @@ line_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static int
-listener_open(struct server *s, uint32_t token, const struct config_listen *addr,
-    int backlog, char *err, size_t errlen)
+listener_open(struct server *s, uint32_t token, const struct config *cfg,
+    const struct config_listen *addr, char *err, size_t errlen)
 {
 	struct listener *l = &s->listeners[token];
 	struct slot *sl = slot_of(s, token);
 	int fd;
 
-	fd = net_listen(addr, backlog, s->role.count > 1, err, errlen);
+	fd = net_listen(addr, cfg->backlog, s->role.count > 1, err, errlen);
 	if (fd == -1)
 		return -1;
+	net_tune_socket(fd, keepalive_seconds(cfg));
 	l->fd = fd;
 	l->addr = *addr;
 	net_local_text(fd, l->bound, sizeof(l->bound));
@@ -856,8 +866,8 @@ listeners_apply(struct server *s, const struct config *cfg, char *err,
 		if (t == SLAB_NONE) {
 			snprintf(err, errlen, "more than %d listeners at once",
 			    SERVER_LISTENERS);
-		} else if (listener_open(s, t, &cfg->listen[i], cfg->backlog,
-		    err, errlen) == 0) {
+		} else if (listener_open(s, t, cfg, &cfg->listen[i], err,
+		    errlen) == 0) {
 			opened[t] = true;
 			continue;
 		}
@@ -879,9 +889,12 @@ listeners_apply(struct server *s, const struct config *cfg, char *err,
 			log_info("no longer listening on %s (token %u)",
 			    l->bound, t);
 			listener_close(s, t);
-		} else if (cfg->backlog != s->cfg.backlog) {
+		} else {
 			/* Linux takes a new backlog on a listening socket. */
-			(void)listen(l->fd, cfg->backlog);
+			if (cfg->backlog != s->cfg.backlog)
+				(void)listen(l->fd, cfg->backlog);
+			if (cfg->tcp_keepalive_ms != s->cfg.tcp_keepalive_ms)
+				net_tune_socket(l->fd, keepalive_seconds(cfg));
 		}
 	}
 	return 0;

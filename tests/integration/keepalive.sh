@@ -1,11 +1,12 @@
 #!/bin/sh
 # tcp_keepalive: accepted connections carry SO_KEEPALIVE with the configured
 # idle time (the kernel's keepalive timer, as ss(8) shows it), and none
-# when it is 0.  A reload applies to new connections.
+# when it is 0.  A reload applies to new connections, both ways: the
+# options live on the listening socket, which passes them on.
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 4
+plan 5
 
 write_cfg() {
 	cat > "$WORKDIR/ka.ini" <<INI
@@ -50,6 +51,15 @@ timers second | sed 's/^/# /'
 check "after a reload to 0, a new connection has no keepalive timer" \
     no_keepalive second
 check "the first connection keeps its keepalive" short_keepalive first
-close_client first; close_client second
+write_cfg 7s
+kill -HUP "$DAEMON_PID"
+reloaded_twice() { [ "$(log_count "reloaded")" -ge 2 ]; }
+wait_until reloaded_twice
+open_client third
+send third 'hello\n'
+wait_echoed third
+check "after a reload back to 7s, a new connection has the timer again" \
+    short_keepalive third
+close_client first; close_client second; close_client third
 stop_daemon TERM
 finish
