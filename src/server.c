@@ -72,6 +72,13 @@ server_now_ms(struct server *s)
 _Static_assert(sizeof(struct list_pos) <= sizeof(((ev_io *)0)->data),
     "the idle list's neighbours fit in a watcher's data pointer");
 
+/* Where the idle list keeps a connection's neighbours: its watcher's data. */
+static void *
+pos_in_slot(const struct timed_list *l, uint32_t token)
+{
+	return &((struct slot *)slab_get(l->slab, token))->io.data;
+}
+
 static struct list_pos
 pos_get(const struct timed_list *l, uint32_t token)
 {
@@ -79,8 +86,7 @@ pos_get(const struct timed_list *l, uint32_t token)
 
 	if (l->pos != NULL)
 		return l->pos[token];
-	memcpy(&p, &((struct slot *)slab_get(l->slab, token))->io.data,
-	    sizeof(p));
+	memcpy(&p, pos_in_slot(l, token), sizeof(p));
 	return p;
 }
 
@@ -90,8 +96,7 @@ pos_set(struct timed_list *l, uint32_t token, struct list_pos p)
 	if (l->pos != NULL)
 		l->pos[token] = p;
 	else
-		memcpy(&((struct slot *)slab_get(l->slab, token))->io.data, &p,
-		    sizeof(p));
+		memcpy(pos_in_slot(l, token), &p, sizeof(p));
 }
 
 static void
