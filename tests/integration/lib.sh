@@ -250,6 +250,8 @@ start_nonreader() {
 hold_clients() {
 	rm -f "$WORKDIR/$1.in"
 	mkfifo "$WORKDIR/$1.in"
+	# Exists before the first poll below, which would otherwise complain.
+	: > "$WORKDIR/$1.out"
 	sleep 86400 1<> "$WORKDIR/$1.in" &
 	echo $! > "$WORKDIR/$1.holder"
 	track $!
