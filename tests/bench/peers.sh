@@ -57,7 +57,8 @@ idle=$WORKDIR/idle              # SERVER BYTES
 : > "$idle"
 note() {
 	echo "bench-peers: $*"
-	echo "$*" >> "$notes"
+	# A server that fails to start says so in every round: once is enough.
+	grep -qxF -- "$*" "$notes" || echo "$*" >> "$notes"
 }
 
 # packages PEER: the Debian packages the peer needs.
