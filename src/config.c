@@ -82,6 +82,8 @@ static const struct config_key config_keys[] = {
 	{ "server", "listen", CONFIG_KIND_LISTEN, CONFIG_SPECIAL(listen), 0, 0, 0 },
 	{ "server", "backlog", CONFIG_KIND_COUNT, CONFIG_NUMBER(backlog),
 	    CONFIG_DEFAULT_BACKLOG, CONFIG_BACKLOG_MIN, CONFIG_BACKLOG_MAX },
+	{ "server", "defer_accept", CONFIG_KIND_DURATION, CONFIG_NUMBER(defer_accept_ms),
+	    0, 0, CONFIG_DEFER_ACCEPT_MAX_MS },
 	{ "server", "max_connections", CONFIG_KIND_COUNT, CONFIG_NUMBER(max_connections),
 	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX },
 	{ "server", "workers", CONFIG_KIND_WORKERS, CONFIG_NUMBER(workers),

@@ -43,6 +43,7 @@
 #define CONFIG_WORKERS_MAX 64                       /* threads; 0 stands for auto */
 #define CONFIG_LINE_TIMEOUT_MAX_MS CONFIG_IDLE_TIMEOUT_MAX_MS
 #define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
+#define CONFIG_DEFER_ACCEPT_MAX_MS (3600u * 1000)
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -75,6 +76,7 @@ struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX]; /* [server] listen, in file order */
 	unsigned nlisten;               /* entries of listen in use, >= 1 */
 	int backlog;                    /* [server] backlog: listen(2) queue length */
+	uint32_t defer_accept_ms;       /* [server] defer_accept: 0 = off */
 	uint32_t workers;               /* [server] workers: threads, 0 = auto (one per CPU) */
 	uint32_t proxy_protocol;        /* [server] proxy_protocol: 1 = on */
 	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */

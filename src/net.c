@@ -101,3 +101,12 @@ net_tune_socket(int fd, unsigned keepalive_s)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
 		    sizeof(idle));
 }
+
+int
+net_defer_accept(int fd, unsigned seconds)
+{
+	int value = (int)seconds;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value,
+	    sizeof(value));
+}

@@ -38,4 +38,13 @@ void net_local_text(int fd, char *buf, size_t len);
  */
 void net_tune_socket(int fd, unsigned keepalive_s);
 
+/*
+ * Have the listening socket fd hand over a connection only once its first
+ * bytes arrive, or after about seconds of silence (0 = at once, as
+ * usual).  An echo client always speaks first, so this spares one wakeup
+ * and one pass of the loop per connection, and a silent connection holds
+ * no slot or descriptor meanwhile.  -1 with errno set on failure.
+ */
+int net_defer_accept(int fd, unsigned seconds);
+
 #endif

@@ -49,11 +49,18 @@ worker_share(const struct server *s, uint32_t total)
 	return share > 0 ? share : 1;
 }
 
+/* A duration in whole seconds, rounded up, as the socket options take it. */
+static unsigned
+whole_seconds(uint32_t ms)
+{
+	return (ms + 999) / 1000;
+}
+
 /* tcp_keepalive in whole seconds, as TCP_KEEPIDLE takes it; 0: off. */
 static unsigned
 keepalive_seconds(const struct config *cfg)
 {
-	return (cfg->tcp_keepalive_ms + 999) / 1000;
+	return whole_seconds(cfg->tcp_keepalive_ms);
 }
 
 static uint32_t
@@ -788,6 +795,28 @@ line_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	list_arm(s, &s->line_list, &s->line_timer, timeout);
 }
 
+/*
+ * Best effort, as the other socket options: without it connections are
+ * only handed over sooner.
+ */
+static void
+listener_defer(struct server *s, const struct listener *l, uint32_t ms)
+{
+	if (net_defer_accept(l->fd, whole_seconds(ms)) == -1)
+		log_warn("%sdefer_accept on %s: %s; connections are accepted"
+		    " at once", worker_tag(s), l->bound, strerror(errno));
+}
+
+/* Once for the daemon, not once per worker. */
+static void
+warn_defer_passed(const struct server *s, uint32_t ms)
+{
+	if (ms > 0 && s->role.index == 0)
+		log_warn("defer_accept is not applied to sockets passed by the"
+		    " service manager: set DeferAcceptSec= in the socket unit"
+		    " instead");
+}
+
 static int
 listener_open(struct server *s, uint32_t token, const struct config *cfg,
     const struct config_listen *addr, char *err, size_t errlen)
@@ -803,6 +832,8 @@ listener_open(struct server *s, uint32_t token, const struct config *cfg,
 	l->fd = fd;
 	l->addr = *addr;
 	net_local_text(fd, l->bound, sizeof(l->bound));
+	if (cfg->defer_accept_ms > 0)
+		listener_defer(s, l, cfg->defer_accept_ms);
 	ev_io_init(&sl->io, listener_cb, fd, EV_READ);
 	if (!s->accept_paused && !s->stopping)
 		ev_io_start(s->loop, &sl->io);
@@ -900,6 +931,8 @@ listeners_apply(struct server *s, const struct config *cfg, char *err,
 				(void)listen(l->fd, cfg->backlog);
 			if (cfg->tcp_keepalive_ms != s->cfg.tcp_keepalive_ms)
 				net_tune_socket(l->fd, keepalive_seconds(cfg));
+			if (cfg->defer_accept_ms != s->cfg.defer_accept_ms)
+				listener_defer(s, l, cfg->defer_accept_ms);
 		}
 	}
 	return 0;
@@ -983,6 +1016,8 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 	if (!s->activated && !s->stopping &&
 	    listeners_apply(s, cfg, err, errlen) == -1)
 		return -1;
+	if (s->activated && cfg->defer_accept_ms != s->cfg.defer_accept_ms)
+		warn_defer_passed(s, cfg->defer_accept_ms);
 	log_set_level(cfg->log_level);
 	slab_set_limit(&s->slab, worker_share(s, cfg->max_connections));
 	if (cfg->max_line != s->pool.size)
@@ -1336,6 +1371,7 @@ server_init(struct server *s, const struct config *cfg,
 			server_destroy(s);
 			return EX_SERVER_OSERR;
 		}
+		warn_defer_passed(s, cfg->defer_accept_ms);
 	} else if (listeners_apply(s, cfg, err, errlen) == -1) {
 		server_destroy(s);
 		return EX_SERVER_OSERR;

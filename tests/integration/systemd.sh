@@ -9,9 +9,12 @@
 LISTENER="${abs_top_builddir:-.}/tests/tools/notify_listener"
 NOTES="$WORKDIR/notes"
 
+# defer_accept is for sockets the daemon opens itself: a passed one is
+# left as the service manager made it, with a warning.
 cfg=$(config notify <<'INI'
 [server]
 listen = 127.0.0.1:0
+defer_accept = 5s
 INI
 )
 
@@ -93,6 +96,8 @@ if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 	    grep -q "listening on 127.0.0.1:$ACT_PORT (token 0, passed by the service manager)" "$ACT_LOG"
 	check "socket activation: the listen line (port 0) is not used" \
 	    test "$(grep -c 'listening on' "$ACT_LOG")" -eq 1
+	check "socket activation: defer_accept is not applied, with a warning" \
+	    grep -q "defer_accept is not applied to sockets passed by the service manager" "$ACT_LOG"
 	kill -HUP "$ACT_PID"
 	wait_until grep -q "reloaded" "$ACT_LOG"
 	check "socket activation: reload keeps the passed socket" \

@@ -31,6 +31,7 @@
 static const char defaults_text[] =
     "server.listen = 127.0.0.1:6567\n"
     "server.backlog = 511\n"
+    "server.defer_accept = 0ms\n"
     "server.max_connections = 10000\n"
     "server.workers = 1\n"
     "server.proxy_protocol = off\n"
@@ -216,6 +217,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
 	ck_assert_uint_eq(cfg.listen[0].addrlen, sizeof(struct sockaddr_in));
 	ck_assert_int_eq(cfg.backlog, 511);
+	ck_assert_uint_eq(cfg.defer_accept_ms, 0);
 	ck_assert_uint_eq(cfg.max_connections, 10000);
 	ck_assert_uint_eq(cfg.max_line, 65536);
 	ck_assert_uint_eq(cfg.idle_timeout_ms, 300000);
@@ -510,6 +512,15 @@ static const struct value_case value_cases[] = {
 	{ "connection", "tcp_keepalive", "32768", 0, NULL, "\"32768\": out of range (0 to 32767 seconds)" },
 	{ "connection", "tcp_keepalive", "10h", 0, NULL, "\"10h\": out of range (0 to 32767 seconds)" },
 	{ "connection", "tcp_keepalive", "5 m", 0, NULL, "\"5 m\": unknown unit \" m\" (use ms, s, m or h)" },
+
+	/* [server] defer_accept: a duration, 0 = off, at most an hour */
+	{ "server", "defer_accept", "0", 0, NULL, NULL },
+	{ "server", "defer_accept", "5", 5000, NULL, NULL },
+	{ "server", "defer_accept", "1500ms", 1500, NULL, NULL },
+	{ "server", "defer_accept", "1h", 3600000, NULL, NULL },
+	{ "server", "defer_accept", "3601s", 0, NULL, "\"3601s\": out of range (0 to 3600 seconds)" },
+	{ "server", "defer_accept", "on", 0, NULL, "\"on\": not a whole number" },
+	{ "server", "defer_accept", "-1", 0, NULL, "\"-1\": negative values are not allowed" },
 };
 #define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
 
@@ -537,6 +548,8 @@ field_value(const struct config *cfg, const char *key)
 		return cfg->line_timeout_ms;
 	if (strcmp(key, "tcp_keepalive") == 0)
 		return cfg->tcp_keepalive_ms;
+	if (strcmp(key, "defer_accept") == 0)
+		return cfg->defer_accept_ms;
 	if (strcmp(key, "log_level") == 0)
 		return (uint64_t)cfg->log_level;
 	ck_abort_msg("no field for key %s", key);
