@@ -22,12 +22,14 @@ else
 	CLIENT_CPU=""
 fi
 
-# bench_config: the config pingpongd is benchmarked with; prints its path.
+# bench_config [LINE]: the config pingpongd is benchmarked with, plus LINE
+# in [server] when given; prints its path.
 bench_config() {
-	config bench <<'INI'
+	config bench <<INI
 [server]
 listen = 127.0.0.1:0
 max_connections = 19000
+${1:-}
 INI
 }
 
