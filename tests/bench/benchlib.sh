@@ -67,7 +67,11 @@ bench_figures() {
 	    "127.0.0.1:$PORT" > "$WORKDIR/row.json" 2> "$WORKDIR/row.err"
 	_status=$?
 	if [ "$_status" -ne 0 ]; then
-		FIG_ERROR="failed (exit $_status): $(head -n 1 "$WORKDIR/row.err")"
+		_why=$(head -n 1 "$WORKDIR/row.err")
+		# Errors on the connections are in the report, not on stderr.
+		[ -n "$_why" ] || _why=$(sed -n 's/.*"errors":\([0-9]*\).*"first_error":"\([^"]*\)".*/\1 error(s), the first: \2/p' \
+		    "$WORKDIR/row.json")
+		FIG_ERROR="failed (exit $_status): $_why"
 		return 1
 	fi
 	FIG_LINES=$(field "$WORKDIR/row.json" lines_per_sec)

@@ -400,8 +400,11 @@ BEGIN { while ((getline l < loads) > 0) label[++nloads] = l }
 		mb[$1, $2] = mb[$1, $2] " " $5
 		p50[$1, $2] = p50[$1, $2] " " $6
 		p99[$1, $2] = p99[$1, $2] " " $7
-	} else if (!(($1, $2) in why))
-		why[$1, $2] = $4
+	} else {
+		if (!(($1, $2) in why))
+			why[$1, $2] = $4
+		failed[$1, $2]++
+	}
 }
 END {
 	printf "\nEach figure is the median of %d round(s); \"rounds\" gives the\n", rounds
@@ -417,7 +420,8 @@ END {
 				if (why[l, s] ~ /^n\/a/)
 					printf "  %-30s %12s\n", s, why[l, s]
 				else
-					printf "  %-30s  %s\n", s, why[l, s]
+					printf "  %-30s  in %d of %d round(s): %s\n", \
+					    s, failed[l, s], rounds, why[l, s]
 				continue
 			}
 			L[s] = median(lines[l, s]); P99[s] = median(p99[l, s])
