@@ -40,11 +40,12 @@ bench_loads row
 # in the kernel and cost the daemon nothing.
 bench_config "defer_accept = 1s" > /dev/null
 kill -HUP "$DAEMON_PID"
+deferred="connect, one line, close; defer_accept = 1s"
 if wait_until log_has "reloaded"; then
-	row "connect, one line, close; defer_accept = 1s" --cycle -C 10 -s 32
+	row "$deferred" --cycle -C 10 -s 32
 else
-	printf '%-46s  %s\n' "connect, one line, close; defer_accept = 1s" \
-	    "failed: the daemon did not reload" >> "$rows"
+	printf '%-46s  %s\n' "$deferred" "failed: the daemon did not reload" \
+	    >> "$rows"
 fi
 
 # System calls per echoed line: strace -c on the daemon through a short
