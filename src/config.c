@@ -11,9 +11,6 @@
  * checks section headers itself, because inih never shows those to the
  * handler.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +31,7 @@
 #define CONFIG_READ_CHUNK 4096          /* bytes of the first read buffer */
 #define CONFIG_QUOTE_MAX 64             /* bytes of a value shown in a message */
 #define CONFIG_QUOTE_BUF (CONFIG_QUOTE_MAX * 4 + 4) /* escaped, plus "..." */
-#define CONFIG_PORT_MAX 65535
+#define CONFIG_REASON_MAX 128           /* bytes of a reason from addr.c */
 
 /* What a value looks like; each kind has one parser. */
 enum config_kind {
@@ -124,13 +121,6 @@ static const struct config_unit config_duration_units[] = {
 	{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
 	{ "h", 3600 * 1000 }, { NULL, 0 },
 };
-
-/* Indexed by enum log_level. */
-static const char *const config_log_level_names[] = {
-	"error", "warning", "info", "debug",
-};
-#define CONFIG_NLEVELS \
-	(sizeof(config_log_level_names) / sizeof(config_log_level_names[0]))
 
 /* State of one config_load(): shared by the reader and the handler. */
 struct config_parse {
@@ -466,7 +456,7 @@ config_take_listen(struct config_parse *cp, const struct config_key *key,
     const char *value)
 {
 	struct config *cfg = cp->cp_cfg;
-	struct config_listen listen;
+	struct addr listen;
 	char why[CONFIG_ERROR_MAX];
 	unsigned i;
 
@@ -500,72 +490,12 @@ config_take_listen(struct config_parse *cp, const struct config_key *key,
 	return 0;
 }
 
-/*
- * One network, "ADDR" or "ADDR/BITS", into out; an address alone is a
- * network of one.  Returns 0, or -1 with the reason in why.
- */
-static int
-config_parse_cidr(const char *text, size_t len, struct config_cidr *out,
-    char *why, size_t whylen)
-{
-	char addr[INET6_ADDRSTRLEN + 8], q[CONFIG_QUOTE_BUF];
-	const char *slash = memchr(text, '/', len);
-	size_t alen = slash != NULL ? (size_t)(slash - text) : len;
-	unsigned bits, max;
-	struct in_addr in4;
-
-	config_escape(q, sizeof(q), text, len);
-	if (alen == 0 || alen >= sizeof(addr)) {
-		snprintf(why, whylen, "\"%s\": not an address", q);
-		return -1;
-	}
-	memcpy(addr, text, alen);
-	addr[alen] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, addr, &in4) == 1) {
-		out->addr[10] = out->addr[11] = 0xff;
-		memcpy(out->addr + 12, &in4, 4);
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
-		max = 128;
-	} else {
-		snprintf(why, whylen, "\"%s\": not a numeric IPv4 or IPv6"
-		    " address", q);
-		return -1;
-	}
-	bits = max;
-	if (slash != NULL) {
-		const char *b = slash + 1, *end = text + len;
-
-		if (b == end || end - b > 3) {
-			snprintf(why, whylen, "\"%s\": prefix length must be 0 to"
-			    " %u", q, max);
-			return -1;
-		}
-		bits = 0;
-		for (; b < end; b++) {
-			if (*b < '0' || *b > '9') {
-				snprintf(why, whylen, "\"%s\": prefix length must"
-				    " be 0 to %u", q, max);
-				return -1;
-			}
-			bits = bits * 10 + (unsigned)(*b - '0');
-		}
-		if (bits > max) {
-			snprintf(why, whylen, "\"%s\": prefix length must be 0"
-			    " to %u", q, max);
-			return -1;
-		}
-	}
-	out->bits = (uint8_t)(max == 32 ? 96 + bits : bits);
-	return 0;
-}
-
 /* A blank-separated list of networks replaces cfg->proxy_from. */
 static int
 config_parse_cidr_list(const char *value, struct config *cfg, char *why,
     size_t whylen)
 {
+	char q[CONFIG_QUOTE_BUF], reason[CONFIG_REASON_MAX];
 	const char *p = value;
 	unsigned n = 0;
 
@@ -582,9 +512,12 @@ config_parse_cidr_list(const char *value, struct config *cfg, char *why,
 			    CONFIG_PROXY_FROM_MAX);
 			return -1;
 		}
-		if (config_parse_cidr(p, len, &cfg->proxy_from[n], why,
-		    whylen) == -1)
+		if (addr_parse_net(p, len, &cfg->proxy_from[n], reason,
+		    sizeof(reason)) == -1) {
+			config_escape(q, sizeof(q), p, len);
+			snprintf(why, whylen, "\"%s\": %s", q, reason);
 			return -1;
+		}
 		n++;
 		p += len;
 	}
@@ -603,27 +536,7 @@ config_summary(const struct config *cfg, char *buf, size_t len)
 int
 config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
 {
-	uint8_t key[16] = { 0 };
-
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	} else {
-		return 0;
-	}
-	for (unsigned i = 0; i < cfg->nproxy_from; i++) {
-		const struct config_cidr *c = &cfg->proxy_from[i];
-		unsigned whole = c->bits / 8, rest = c->bits % 8;
-
-		if (memcmp(key, c->addr, whole) != 0)
-			continue;
-		if (rest == 0 || ((key[whole] ^ c->addr[whole]) &
-		    (0xff00u >> rest) & 0xff) == 0)
-			return 1;
-	}
-	return 0;
+	return addr_in_nets(sa, cfg->proxy_from, cfg->nproxy_from);
 }
 
 /*
@@ -703,7 +616,7 @@ config_handler(void *user, const char *section, const char *name,
 	case CONFIG_KIND_LISTEN:
 		return config_take_listen(cp, key, value) == 0;
 	case CONFIG_KIND_LOG_LEVEL:
-		if (config_log_level_parse(value, (enum log_level *)(void *)
+		if (log_level_parse(value, (enum log_level *)(void *)
 		    ((char *)cp->cp_cfg + key->ck_offset)) == -1) {
 			config_quote(q, sizeof(q), value);
 			config_line_error(cp, "[%s] %s: \"%s\": unknown log level "
@@ -1010,103 +923,15 @@ config_parse_buffer(const char *path, const char *buf, size_t len,
 }
 
 int
-config_parse_listen(const char *text, struct config_listen *out, char *err,
+config_parse_listen(const char *text, struct addr *out, char *err,
     size_t errlen)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&out->addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&out->addr;
-	char q[CONFIG_QUOTE_BUF], host[INET6_ADDRSTRLEN];
-	char addr[INET6_ADDRSTRLEN];
-	const char *hs, *he, *port, *colon, *p;
-	unsigned long portnum = 0;
-	size_t hostlen;
-	int family;
-	void *dst;
+	char q[CONFIG_QUOTE_BUF], why[CONFIG_REASON_MAX];
 
-	memset(out, 0, sizeof(*out));
-	config_quote(q, sizeof(q), text);
-	if (text[0] == '[') {
-		family = AF_INET6;
-		hs = text + 1;
-		he = strchr(hs, ']');
-		if (he == NULL) {
-			config_set_error(err, errlen,
-			    "\"%s\": missing ']' after the IPv6 address", q);
-			return -1;
-		}
-		if (he[1] != ':') {
-			config_set_error(err, errlen,
-			    "\"%s\": expected \":PORT\" after ']'", q);
-			return -1;
-		}
-		port = he + 2;
-	} else {
-		family = AF_INET;
-		hs = text;
-		colon = strchr(text, ':');
-		if (colon == NULL) {
-			config_set_error(err, errlen,
-			    "\"%s\": missing \":PORT\"", q);
-			return -1;
-		}
-		if (strchr(colon + 1, ':') != NULL) {
-			config_set_error(err, errlen, "\"%s\": an IPv6 address "
-			    "must be in brackets, as in [::1]:6567", q);
-			return -1;
-		}
-		he = colon;
-		port = colon + 1;
-	}
-
-	if (he == hs) {
-		config_set_error(err, errlen, "\"%s\": missing address", q);
+	if (addr_parse(text, out, why, sizeof(why)) == -1) {
+		config_set_error(err, errlen, "\"%s\": %s",
+		    config_quote(q, sizeof(q), text), why);
 		return -1;
-	}
-	dst = family == AF_INET ? (void *)&sin->sin_addr :
-	    (void *)&sin6->sin6_addr;
-	hostlen = (size_t)(he - hs);
-	if (hostlen < sizeof(host)) {
-		memcpy(host, hs, hostlen);
-		host[hostlen] = '\0';
-	}
-	/* Numeric only: a name would need DNS, which the loader never does. */
-	if (hostlen >= sizeof(host) || inet_pton(family, host, dst) != 1) {
-		config_set_error(err, errlen, "\"%s\": not a numeric %s address",
-		    q, family == AF_INET ? "IPv4" : "IPv6");
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
-
-	if (*port == '\0') {
-		config_set_error(err, errlen, "\"%s\": missing port", q);
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
-	for (p = port; *p >= '0' && *p <= '9'; p++) {
-		portnum = portnum * 10 + (unsigned long)(*p - '0');
-		if (portnum > CONFIG_PORT_MAX)
-			break;
-	}
-	if (*p != '\0' || portnum > CONFIG_PORT_MAX) {
-		config_set_error(err, errlen,
-		    "\"%s\": port must be a number from 0 to %d", q,
-		    CONFIG_PORT_MAX);
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
-
-	inet_ntop(family, dst, addr, sizeof(addr));
-	if (family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)portnum);
-		out->addrlen = sizeof(*sin);
-		snprintf(out->text, sizeof(out->text), "%s:%lu", addr, portnum);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)portnum);
-		out->addrlen = sizeof(*sin6);
-		snprintf(out->text, sizeof(out->text), "[%s]:%lu", addr,
-		    portnum);
 	}
 	return 0;
 }
@@ -1122,26 +947,18 @@ static int
 config_format_cidrs(const struct config *cfg, const struct config_key *key,
     char *dst, size_t room)
 {
-	char line[CONFIG_PROXY_FROM_MAX * (INET6_ADDRSTRLEN + 5) + 64];
+	char line[CONFIG_PROXY_FROM_MAX * ADDR_NET_TEXT + 64];
 	size_t used;
 
 	used = (size_t)snprintf(line, sizeof(line), "%s.%s =", key->ck_section,
 	    key->ck_name);
 	for (unsigned i = 0; i < cfg->nproxy_from &&
 	    i < CONFIG_PROXY_FROM_MAX; i++) {
-		const struct config_cidr *c = &cfg->proxy_from[i];
-		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-		char text[INET6_ADDRSTRLEN];
+		char text[ADDR_NET_TEXT];
 
-		if (memcmp(c->addr, mapped, 12) == 0 && c->bits >= 96) {
-			inet_ntop(AF_INET, c->addr + 12, text, sizeof(text));
-			used += (size_t)snprintf(line + used, sizeof(line) - used,
-			    " %s/%u", text, c->bits - 96u);
-		} else {
-			inet_ntop(AF_INET6, c->addr, text, sizeof(text));
-			used += (size_t)snprintf(line + used, sizeof(line) - used,
-			    " %s/%u", text, (unsigned)c->bits);
-		}
+		addr_net_text(&cfg->proxy_from[i], text, sizeof(text));
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %s",
+		    text);
 	}
 	return snprintf(dst, room, "%s\n", line);
 }
@@ -1161,7 +978,7 @@ config_format_one(const struct config *cfg, const struct config_key *key,
 		    key->ck_name, cfg->listen[i].text);
 		break;
 	case CONFIG_KIND_LOG_LEVEL:
-		level = config_log_level_name(cfg->log_level);
+		level = log_level_name(cfg->log_level);
 		n = snprintf(dst, room, "%s.%s = %s\n", key->ck_section,
 		    key->ck_name, level != NULL ? level : "?");
 		break;
@@ -1216,28 +1033,4 @@ config_format(const struct config *cfg, char *buf, size_t len)
 				return -1;
 	}
 	return (int)total;
-}
-
-const char *
-config_log_level_name(enum log_level level)
-{
-	if ((size_t)level >= CONFIG_NLEVELS)
-		return NULL;
-	return config_log_level_names[level];
-}
-
-int
-config_log_level_parse(const char *name, enum log_level *out)
-{
-	size_t i;
-
-	if (name == NULL)
-		return -1;
-	for (i = 0; i < CONFIG_NLEVELS; i++) {
-		if (strcmp(name, config_log_level_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -1;
 }

@@ -13,9 +13,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
+#include "log.h"
+
 #define CONFIG_LISTEN_MAX 16            /* listen lines in one file */
 #define CONFIG_PROXY_FROM_MAX 16        /* networks in proxy_from */
-#define CONFIG_ADDR_TEXT 56             /* "[v6 address]:port" plus NUL */
 #define CONFIG_ERROR_MAX 512            /* bytes of an error message */
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:6567"
@@ -45,13 +47,6 @@
 #define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
 #define CONFIG_DEFER_ACCEPT_MAX_MS (3600u * 1000)
 
-enum log_level {
-	LOG_LEVEL_ERROR,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-};
-
 /* Outcome of config_load(); the values are the sysexits(3) exit statuses. */
 enum config_status {
 	CONFIG_OK = 0,
@@ -59,27 +54,14 @@ enum config_status {
 	CONFIG_INVALID = 78,            /* EX_CONFIG: a bad line, key or value */
 };
 
-/* A network: an address and how many leading bits of it must match. */
-struct config_cidr {
-	uint8_t addr[16];               /* IPv6, or IPv4 mapped (::ffff:a.b.c.d) */
-	uint8_t bits;                   /* prefix length over those 128 bits */
-};
-
-/* One listen line: what the operator wrote and the address it names. */
-struct config_listen {
-	char text[CONFIG_ADDR_TEXT];    /* normalised "127.0.0.1:6567" / "[::1]:6567" */
-	struct sockaddr_storage addr;   /* numeric address and port, port 0 = any */
-	socklen_t addrlen;              /* bytes of addr in use */
-};
-
 struct config {
-	struct config_listen listen[CONFIG_LISTEN_MAX]; /* [server] listen, in file order */
+	struct addr listen[CONFIG_LISTEN_MAX];      /* [server] listen, in file order */
 	unsigned nlisten;               /* entries of listen in use, >= 1 */
 	int backlog;                    /* [server] backlog: listen(2) queue length */
 	uint32_t defer_accept_ms;       /* [server] defer_accept: 0 = off */
 	uint32_t workers;               /* [server] workers: threads, 0 = auto (one per CPU) */
 	uint32_t proxy_protocol;        /* [server] proxy_protocol: 1 = on */
-	struct config_cidr proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
+	struct addr_net proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
 	unsigned nproxy_from;           /* entries of proxy_from in use */
 	uint32_t max_connections;       /* [server] max_connections: open connections at once */
 	uint32_t max_line;              /* [connection] max_line: bytes held before a fragment */
@@ -112,11 +94,11 @@ enum config_status config_parse_buffer(const char *path, const char *buf,
     size_t len, struct config *cfg, char *err, size_t errlen);
 
 /*
- * Parse "IPv4:PORT" or "[IPv6]:PORT" into out.  Returns 0, or -1 with a
- * reason in err.  Exposed for the listener code and the tests.
+ * Parse a listen value, "IPv4:PORT" or "[IPv6]:PORT", into out.  Returns
+ * 0, or -1 with '"VALUE": reason' in err.
  */
-int config_parse_listen(const char *text, struct config_listen *out,
-    char *err, size_t errlen);
+int config_parse_listen(const char *text, struct addr *out, char *err,
+    size_t errlen);
 
 /*
  * Write every setting of cfg into buf as "section.key = value" lines, in the
@@ -134,9 +116,5 @@ void config_summary(const struct config *cfg, char *buf, size_t len);
 
 /* True when sa lies in one of the networks of proxy_from. */
 int config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa);
-
-/* Name of a log level as written in the file ("warning"), and back. */
-const char *config_log_level_name(enum log_level level);
-int config_log_level_parse(const char *name, enum log_level *out);
 
 #endif

@@ -3,10 +3,17 @@
 #include <string.h>
 
 void
-conn_init(struct conn *c)
+conn_init(struct conn *c, enum conn_state first)
 {
 	memset(c, 0, sizeof(*c));
-	c->state = CONN_READING;
+	c->state = first == CONN_HEADER ? CONN_HEADER : CONN_READING;
+}
+
+void
+conn_header_done(struct conn *c)
+{
+	if (c->state == CONN_HEADER)
+		c->state = CONN_READING;
 }
 
 size_t
@@ -176,6 +183,7 @@ enum conn_interest
 conn_interest(const struct conn *c)
 {
 	switch (c->state) {
+	case CONN_HEADER:
 	case CONN_READING:
 		return CONN_WANT_READ;
 	case CONN_WRITING:

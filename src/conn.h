@@ -1,9 +1,29 @@
 /*
- * The connection state machine: Reading -> Writing -> Reading ..., Closed.
+ * The connection state machine, pure: it is told which bytes arrived and
+ * how many bytes the kernel took, and it answers with what to write and
+ * which one interest it wants next.  It makes no system call, so Check and
+ * a fuzzer can drive it.
  *
- * It is pure: it is told which bytes arrived and how many bytes the kernel
- * took, and it answers with what to write and which one interest it wants
- * next.  It makes no system call, so Check and a fuzzer can drive it.
+ *              header whole             echo left over
+ *     Header  --------------->  Reading  ---------------->  Writing
+ *       |                        |    ^                        |
+ *       |                        |    +------------------------+
+ *       |                        |          echo all taken     |
+ *       | end of input           | end of input, nothing       | all taken
+ *       |                        | held or pending             | after eof
+ *       +-------------------->  Closed  <----------------------+
+ *
+ *   Header   a balancer's connection before its PROXY header is whole:
+ *            the bytes are the header's, read by the caller, never echoed.
+ *   Reading  waiting for bytes; complete lines go back at once.
+ *   Writing  echo is pending: read nothing more until the kernel takes it
+ *            (back-pressure).
+ *   Closed   done: the slot may be freed.  A socket error leads here from
+ *            any state (conn_abort).
+ *
+ * `eof` says no more input will be read: the client ended its side, or the
+ * daemon ended it (line_timeout, shutdown).  From then on the held bytes
+ * are echo, and the connection closes once the kernel has taken it all.
  *
  * The echo stream is a prefix of the input stream: everything up to the
  * last newline goes back at once, and so does every full max_line bytes
@@ -26,6 +46,7 @@
 #include "bufpool.h"
 
 enum conn_state {
+	CONN_HEADER,                    /* a PROXY header is due before any echo */
 	CONN_READING,                   /* waiting for bytes from the client */
 	CONN_WRITING,                   /* echo is pending: read nothing more */
 	CONN_CLOSED,                    /* done: the slot may be freed */
@@ -61,7 +82,11 @@ struct conn_echo {
 	size_t fresh_len;
 };
 
-void conn_init(struct conn *c);
+/* A new connection: Reading, or Header when a PROXY header must come first. */
+void conn_init(struct conn *c, enum conn_state first);
+
+/* The PROXY header is whole: Header becomes Reading. */
+void conn_header_done(struct conn *c);
 
 /* Bytes held (after the last newline) and echo not yet taken by the kernel. */
 size_t conn_held(const struct conn *c);
@@ -70,7 +95,7 @@ size_t conn_unsent(const struct conn *c);
 /* The bound on held bytes in force for this connection. */
 uint32_t conn_max_line(const struct conn *c, const struct bufpool *pool);
 
-/* The most bytes the next read may bring (0 unless Reading). */
+/* The most bytes the next read may bring into the echo (0 unless Reading). */
 size_t conn_read_room(const struct conn *c, const struct bufpool *pool);
 
 /*

@@ -9,6 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Indexed by enum log_level. */
+static const char *const log_level_names[] = {
+	"error", "warning", "info", "debug",
+};
+#define LOG_NLEVELS (sizeof(log_level_names) / sizeof(log_level_names[0]))
+
 /* Read by every worker, set by whichever applies a reload. */
 static atomic_int log_threshold = LOG_LEVEL_INFO;
 static bool log_to_journal;
@@ -27,6 +33,28 @@ stderr_is_journal(void)
 		return false;
 	return (unsigned long long)st.st_dev == dev &&
 	    (unsigned long long)st.st_ino == ino;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((size_t)level >= LOG_NLEVELS)
+		return NULL;
+	return log_level_names[level];
+}
+
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+	if (name == NULL)
+		return -1;
+	for (size_t i = 0; i < LOG_NLEVELS; i++) {
+		if (strcmp(name, log_level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 void
@@ -72,7 +100,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 		n += snprintf(line + n, sizeof(line) - n, ".%03ld pingpongd[%ld] %s: ",
 		    ts.tv_nsec / 1000000, (long)getpid(),
-		    config_log_level_name(level));
+		    log_level_name(level));
 	}
 	len = (size_t)n;
 	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);

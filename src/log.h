@@ -8,9 +8,18 @@
 
 #include <stdbool.h>
 
-#include "config.h"
-
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+/* Name of a level as the configuration writes it ("warning"), and back. */
+const char *log_level_name(enum log_level level);
+int log_level_parse(const char *name, enum log_level *out);
 
 /* Decide the output format once, from the environment. */
 void log_init(enum log_level level);

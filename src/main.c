@@ -1,8 +1,9 @@
 /*
  * pingpongd: a TCP echo daemon for newline-terminated lines.
  *
- * This file owns the process: the command line, loading the configuration,
- * the descriptor limit, and handing over to the server until it stops.
+ * This file reads the command line and the configuration, fits the
+ * descriptor limit, and hands over to the owner of the process (daemon.c)
+ * until it stops.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -13,10 +14,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "server.h"
 #include "service.h"
-#include "workers.h"
 
 #define EX_USAGE 64
 
@@ -85,8 +86,6 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	char err[CONFIG_ERROR_MAX];
 	struct config cfg;
-	struct server_role role = { 0, 1, 0 };
-	struct server server;
 	bool test_only = false;
 	unsigned workers;
 	int opt, status, passed;
@@ -142,18 +141,5 @@ main(int argc, char **argv)
 		return EX_SERVER_OSERR;
 	}
 	workers = cfg.workers != 0 ? cfg.workers : online_cpus();
-	if (workers > 1)
-		return workers_run(&cfg, path, workers, passed);
-	role.passed = passed;
-	status = server_init(&server, &cfg, path, &role, err, sizeof(err));
-	if (status != 0) {
-		log_error("%s", err);
-		return status;
-	}
-	config_summary(&cfg, err, sizeof(err));
-	log_info("pingpongd %s running%s%s: %s", PACKAGE_VERSION,
-	    path ? " with " : " on built-in defaults", path ? path : "", err);
-	status = server_run(&server);
-	server_destroy(&server);
-	return status;
+	return daemon_run(&cfg, path, workers, passed);
 }

@@ -1,6 +1,5 @@
 #include "net.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,10 +9,10 @@
 #include <unistd.h>
 
 int
-net_listen(const struct config_listen *addr, int backlog, bool reuseport,
+net_listen(const struct addr *addr, int backlog, bool reuseport,
     char *err, size_t errlen)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&addr->addr;
+	const struct sockaddr *sa = (const struct sockaddr *)&addr->ss;
 	int one = 1;
 	int fd;
 
@@ -33,7 +32,7 @@ net_listen(const struct config_listen *addr, int backlog, bool reuseport,
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
-	if (bind(fd, sa, addr->addrlen) == -1) {
+	if (bind(fd, sa, addr->len) == -1) {
 		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
 		close(fd);
 		return -1;
@@ -52,24 +51,34 @@ fail:
 	return -1;
 }
 
-void
-net_addr_text(const struct sockaddr *sa, char *buf, size_t len)
+int
+net_reserve_port(struct addr *addr, char *err, size_t errlen)
 {
-	char host[INET6_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int fd, one = 1;
+	bool v6 = addr->ss.ss_family == AF_INET6;
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "?");
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT,
+	    &one, sizeof(one)) == -1 || (v6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (struct sockaddr *)&addr->ss, addr->len) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		snprintf(err, errlen, "bind %s: %s", addr->text,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
 	}
+	if (v6)
+		((struct sockaddr_in6 *)&addr->ss)->sin6_port =
+		    ((struct sockaddr_in6 *)&ss)->sin6_port;
+	else
+		((struct sockaddr_in *)&addr->ss)->sin_port =
+		    ((struct sockaddr_in *)&ss)->sin_port;
+	return fd;
 }
 
 void
@@ -82,7 +91,7 @@ net_local_text(int fd, char *buf, size_t len)
 		snprintf(buf, len, "?");
 		return;
 	}
-	net_addr_text((struct sockaddr *)&ss, buf, len);
+	addr_text((struct sockaddr *)&ss, buf, len);
 }
 
 void

@@ -9,9 +9,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "config.h"
-
-#define NET_ADDR_TEXT CONFIG_ADDR_TEXT /* "[v6 address]:port" plus NUL */
+#include "addr.h"
 
 /*
  * A non-blocking, close-on-exec listening socket bound to addr; with
@@ -20,11 +18,16 @@
  * the descriptor, or -1 with "bind 127.0.0.1:6567: Address already in use"
  * style text in err.
  */
-int net_listen(const struct config_listen *addr, int backlog, bool reuseport,
+int net_listen(const struct addr *addr, int backlog, bool reuseport,
     char *err, size_t errlen);
 
-/* "127.0.0.1:6567" or "[::1]:6567" for a socket address. */
-void net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
+/*
+ * Port 0 means "any free port", but a group of SO_REUSEPORT listeners
+ * must share one: bind a socket (never listening, so never handed a
+ * connection) that holds a free port for as long as it stays open, and
+ * write that port into addr.  Returns the socket, or -1 with the reason.
+ */
+int net_reserve_port(struct addr *addr, char *err, size_t errlen);
 
 /* The address a socket is bound to, as text; "?" when it cannot be had. */
 void net_local_text(int fd, char *buf, size_t len);

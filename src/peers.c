@@ -1,27 +1,13 @@
 #include "peers.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PEERS_MIN_BUCKETS 64u
 
-/* The 16-byte key of an address: IPv6 as it is, IPv4 mapped. */
-static void
-peers_key(const struct sockaddr *sa, uint8_t key[16])
-{
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	} else if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	}
-}
-
 /* A keyed mix of the two halves; clients cannot aim at one chain. */
 static uint32_t
-peers_hash(const struct peers *p, const uint8_t key[16])
+peers_hash(const struct peers *p, const uint8_t key[ADDR_KEY])
 {
 	uint64_t a, b, h;
 
@@ -60,12 +46,13 @@ peers_destroy(struct peers *p)
 }
 
 static uint32_t
-peers_find(const struct peers *p, const uint8_t key[16], uint32_t bucket)
+peers_find(const struct peers *p, const uint8_t key[ADDR_KEY],
+    uint32_t bucket)
 {
 	uint32_t i;
 
 	for (i = p->buckets[bucket]; i != PEERS_NONE; i = p->entries[i].pe_next)
-		if (memcmp(p->entries[i].pe_addr, key, 16) == 0)
+		if (memcmp(p->entries[i].pe_addr, key, ADDR_KEY) == 0)
 			return i;
 	return PEERS_NONE;
 }
@@ -123,11 +110,11 @@ uint32_t
 peers_add(struct peers *p, const struct sockaddr *sa, uint32_t limit,
     int *nomem)
 {
-	uint8_t key[16];
+	uint8_t key[ADDR_KEY];
 	uint32_t bucket, i;
 
 	*nomem = 0;
-	peers_key(sa, key);
+	(void)addr_key(sa, key);
 	bucket = peers_hash(p, key) & (p->nbuckets - 1);
 	i = peers_find(p, key, bucket);
 	if (i != PEERS_NONE) {
@@ -143,7 +130,7 @@ peers_add(struct peers *p, const struct sockaddr *sa, uint32_t limit,
 		*nomem = 1;
 		return PEERS_NONE;
 	}
-	memcpy(p->entries[i].pe_addr, key, 16);
+	memcpy(p->entries[i].pe_addr, key, ADDR_KEY);
 	p->entries[i].pe_count = 1;
 	p->entries[i].pe_next = p->buckets[bucket];
 	p->buckets[bucket] = i;
@@ -172,10 +159,10 @@ peers_remove(struct peers *p, uint32_t index)
 uint32_t
 peers_count(const struct peers *p, const struct sockaddr *sa)
 {
-	uint8_t key[16];
+	uint8_t key[ADDR_KEY];
 	uint32_t i;
 
-	peers_key(sa, key);
+	(void)addr_key(sa, key);
 	i = peers_find(p, key, peers_hash(p, key) & (p->nbuckets - 1));
 	return i == PEERS_NONE ? 0 : p->entries[i].pe_count;
 }

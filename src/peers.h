@@ -1,6 +1,6 @@
 /*
  * Open connections counted per source address, for max_per_ip.  A table of
- * entries keyed by the 16-byte address (IPv4 as ::ffff:a.b.c.d) with
+ * entries keyed by the address key (addr_key: IPv4 mapped into IPv6) with
  * separate chaining; an entry lives while at least one connection from its
  * address is open, and its index stays valid for that whole time, so a
  * connection keeps the index instead of the address.
@@ -13,10 +13,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
+
 #define PEERS_NONE UINT32_MAX           /* no entry */
 
 struct peer_entry {
-	uint8_t pe_addr[16];            /* source address, IPv4 mapped into IPv6 */
+	uint8_t pe_addr[ADDR_KEY];      /* source address key (addr_key) */
 	uint32_t pe_count;              /* open connections from it, > 0 when in use */
 	uint32_t pe_next;               /* next entry in the bucket or the free list */
 };

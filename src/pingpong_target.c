@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "addr.h"
 #include "pingpong_common.h"
 
 /* Split arg into host and port text; false when it is malformed. */
@@ -106,7 +106,7 @@ pp_target_resolve(struct pp_target *t, const char *arg, char *err,
 		t->tg_named = true;
 	memcpy(&t->tg_addr, t->tg_list->ai_addr, t->tg_list->ai_addrlen);
 	t->tg_addrlen = t->tg_list->ai_addrlen;
-	net_addr_text(t->tg_list->ai_addr, t->tg_text, sizeof(t->tg_text));
+	addr_text(t->tg_list->ai_addr, t->tg_text, sizeof(t->tg_text));
 	return 0;
 }
 
@@ -180,7 +180,7 @@ pp_target_connect(struct pp_target *t, double timeout_s, char *err,
 	for (struct addrinfo *ai = t->tg_list; ai != NULL; ai = ai->ai_next) {
 		int fd, error;
 
-		net_addr_text(ai->ai_addr, text, sizeof(text));
+		addr_text(ai->ai_addr, text, sizeof(text));
 		fd = start_connect(ai->ai_addr, ai->ai_addrlen);
 		error = fd == -1 ? errno : await_connect(fd, timeout_s);
 		if (error == 0) {

@@ -1,7 +1,17 @@
 /*
- * The server: listeners, accept, the connections' libev watchers, idle and
- * shutdown timers, signals and reload.  It owns the event loop; everything
- * it needs lives in struct server, passed to every callback.
+ * One worker: an event loop serving its own listeners and connections.
+ * Everything it needs lives in struct server, passed to every callback
+ * as the loop's userdata; only the control channel (server_post) and the
+ * counters are touched from another thread.
+ *
+ *   server.c         the loop: init/apply/run/destroy, drain, housekeeping,
+ *                    the control channel to the process's owner (daemon.c)
+ *   listener.c       listening sockets: open/adopt/close, accept, EMFILE pause
+ *   session.c        a connection's I/O: read, echo, flush, close, timers
+ *   session_proxy.c  reading a PROXY header off a balancer's connection
+ *
+ * The pure parts beneath: slab.c (tokens), conn.c (the state machine),
+ * timeout.c (timed lists), bufpool.c, peers.c, proxy.c.
  */
 #ifndef PINGPONGD_SERVER_H
 #define PINGPONGD_SERVER_H
@@ -11,48 +21,32 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "bufpool.h"
 #include "config.h"
 #include "conn.h"
+#include "counter.h"
 #include "log.h"
-#include "net.h"
 #include "peers.h"
 #include "proxy.h"
 #include "slab.h"
+#include "timeout.h"
 
 #define SERVER_LISTENERS CONFIG_LISTEN_MAX      /* tokens [0, this) are listeners */
 #define SERVER_ACCEPTS_PER_WAKEUP 64            /* accept4 calls per listener wakeup */
 #define SERVER_READ_BUDGET (256u * 1024)        /* bytes read from one connection per wakeup */
 #define SERVER_ACCEPT_RETRY 0.1                 /* s before retrying accept after EMFILE */
 #define SERVER_LOG_INTERVAL 1.0                 /* s between rate-limited log lines */
-#define SERVER_PROXY_TIMEOUT_MS 5000            /* ms for a balancer's PROXY header */
+#define SERVER_PROXY_TIMEOUT_S 5                /* s for a balancer's PROXY header */
+#define SERVER_PROXY_TIMEOUT_MS (SERVER_PROXY_TIMEOUT_S * 1000)
 #define SERVER_HOUSEKEEPING 5.0                 /* s between STATUS= lines and heap trims */
 #define SERVER_TRIM_BYTES (1024u * 1024)        /* freed bytes that make a trim worth it */
+#define SERVER_STATUS_MAX 200                   /* bytes of a STATUS= line */
+#define SERVER_TAG_MAX 24                       /* bytes of "worker 12: " */
 
 #define EX_SERVER_OK 0
 #define EX_SERVER_OSERR 71                      /* cannot bind or listen */
-
-/* A connection's neighbours in one of the lists ordered by a time. */
-struct list_pos {
-	uint32_t prev;                  /* older neighbour, SLAB_NONE at the head */
-	uint32_t next;                  /* newer neighbour, SLAB_NONE at the tail */
-};
-
-/*
- * Such a list, ordered by the time each connection was appended: every
- * append carries the latest time.  Its times and neighbours are arrays
- * indexed by token, beside the slots, so that a connection that is never
- * on the list never touches their pages; the idle list, which holds every
- * connection, keeps the neighbours in the slot itself (pos is NULL).
- */
-struct timed_list {
-	uint32_t head;                  /* oldest */
-	uint32_t tail;                  /* newest */
-	uint32_t *since_ms;             /* ms since server start, by token */
-	struct list_pos *pos;           /* neighbours by token, NULL: in the slot */
-	struct slab *slab;              /* the slots, when pos is NULL */
-};
 
 /* A PROXY header being received: its bytes so far. */
 struct proxy_wait {
@@ -62,144 +56,253 @@ struct proxy_wait {
 
 /*
  * One slab slot: a listener's or a connection's watcher, and for a
- * connection its state machine.  64 bytes on LP64: ev_io 48, conn 10, two
- * flags, the peer index 4.  libev never reads the watcher's data pointer,
- * so its 8 bytes hold the connection's neighbours on the idle list.  An
- * idle connection costs this slot, its 4-byte idle time and libev's
- * 16-byte record of its descriptor, and nothing else.
+ * connection its state machine.  libev never reads the watcher's data
+ * pointer, so its 8 bytes hold the connection's neighbours on the idle
+ * list.  An idle connection costs this slot, its 4-byte idle time and
+ * libev's 16-byte record of its descriptor, and nothing else.
  */
 struct slot {
 	ev_io io;                       /* must stay first: callbacks cast it back;
-	                                   io.data holds a struct list_pos */
+	                                   io.data holds a struct timeout_link */
 	struct conn conn;               /* the echo state machine */
-	uint8_t refuse_header;          /* untrusted with proxy_protocol on: a
-	                                   PROXY header in the first bytes closes */
-	uint8_t awaiting_header;        /* server.proxy[token] holds a header's start */
+	uint8_t refuse_header;          /* an untrusted peer with proxy_protocol on:
+	                                   a PROXY header in its first bytes closes */
 	uint32_t peer;                  /* entry in server.peers, PEERS_NONE before
 	                                   the PROXY header names the client */
 };
+_Static_assert(sizeof(struct slot) <= 64,
+    "a slot fits in one cache line: ev_io 48, conn 10, refuse_header 1, peer 4");
+_Static_assert(sizeof(struct timeout_link) <= sizeof(((ev_io *)0)->data),
+    "the idle list's neighbours fit in a watcher's data pointer");
 
 struct listener {
 	int fd;                         /* listening socket, -1 when the token is unused */
 	bool borrowed;                  /* passed by the service manager and shared
 	                                   by every worker: not ours to close */
-	struct config_listen addr;      /* the listen line it came from */
-	char bound[NET_ADDR_TEXT];      /* the address it really got (port 0 resolved) */
+	struct addr addr;               /* the listen line it came from */
+	char bound[ADDR_TEXT];          /* the address it really got (port 0 resolved) */
 };
 
-/* Where a server stands among the workers of the daemon. */
+/* Where a server stands in the process, as its owner (daemon.c) set it up. */
 struct server_role {
 	unsigned index;                 /* 0-based worker number */
-	unsigned count;                 /* workers in all; 1: this server is the daemon */
-	int passed;                     /* sockets passed by socket activation, from fd 3 */
+	unsigned count;                 /* workers in all */
+	bool reuseport;                 /* listeners are one of a SO_REUSEPORT group */
+	const int *passed;              /* listening sockets passed by the service
+	                                   manager, checked by the owner; NULL: none */
+	unsigned npassed;               /* entries of passed */
+	struct ev_loop *owner_loop;     /* the owner's loop, and the watcher there */
+	ev_async *owner_wake;           /* woken when a command is done or the loop ends */
 };
 
-/* Commands the main thread sends a worker (server_post). */
+/* Commands the owner sends a worker (server_post). */
 enum server_command {
 	SERVER_CMD_RELOAD = 1,          /* apply the configuration sent along */
 	SERVER_CMD_STOP = 2,            /* stop accepting, drain */
 	SERVER_CMD_STOP_NOW = 4,        /* end the drain at once */
 };
 
-/* A worker's figures as it last published them, for STATUS=. */
+/*
+ * A worker's figures: written by the worker alone, read by the owner at
+ * any time (counter.h).
+ */
 struct server_stats {
-	uint32_t open;                  /* connections open */
-	uint64_t accepted;              /* connections served */
-	uint64_t refused;               /* refused at either limit */
-	uint64_t bytes_echoed;          /* bytes the kernel took from us */
+	counter_t open;                 /* connections open */
+	counter_t accepted;             /* connections served */
+	counter_t refused_full;         /* closed at once at max_connections */
+	counter_t refused_per_ip;       /* closed at once at max_per_ip */
+	counter_t line_timeouts;        /* closed by line_timeout */
+	counter_t proxy_rejected;       /* closed over a PROXY header */
+	counter_t bytes_echoed;         /* bytes the kernel took from us */
+};
+
+/* The owner's line into a worker's loop, and the worker's answers. */
+struct server_ctl {
+	ev_async wake;                  /* woken by server_post */
+	pthread_mutex_t lock;           /* guards the fields below */
+	unsigned pending;               /* enum server_command bits not yet taken */
+	struct config cfg;              /* the configuration a RELOAD applies */
+	uint64_t reload_id;             /* the owner's number for that reload */
+	const char *signame;            /* the signal a STOP stands for */
+	uint64_t done_id;               /* the last reload applied or refused */
+	bool done_ok;                   /* whether it was applied */
+	char done_err[CONFIG_ERROR_MAX]; /* why not */
+	bool finished;                  /* the loop has ended */
 };
 
 struct server {
-	struct ev_loop *loop;           /* the default loop alone, else the worker's own */
+	struct ev_loop *loop;           /* this worker's own */
 	struct server_role role;        /* which worker this is */
+	char tag[SERVER_TAG_MAX];       /* "worker 2: " before its log lines, or ""
+	                                   when it is the only one */
 	struct config cfg;              /* the configuration in force */
-	const char *config_path;        /* file to re-read on SIGHUP, NULL = defaults */
 	struct slab slab;               /* listener and connection slots */
 	struct bufpool pool;            /* buffers of cfg.max_line bytes */
 	char *scratch;                  /* every read lands here first */
 	size_t scratch_size;            /* bytes of scratch, >= every conn's max_line */
 	struct listener listeners[SERVER_LISTENERS]; /* indexed by token */
-	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer idle_timer;            /* due when the oldest connection idles out */
-	ev_timer accept_timer;          /* resumes accept paused by EMFILE */
-	ev_timer shutdown_timer;        /* ends the drain after shutdown_timeout */
-	ev_timer housekeeping_timer;    /* STATUS= for the service manager, heap trim */
-	uint64_t trimmed_at;            /* pool.freed at the last heap trim */
-	ev_timer watchdog_timer;        /* WATCHDOG=1 at half the manager's period */
 	ev_timer line_timer;            /* due when the oldest partial line times out */
 	ev_timer proxy_timer;           /* due when the oldest PROXY header is late */
-	ev_tstamp epoch;                /* loop time at start; since_ms counts from it */
-	struct timed_list idle_list;    /* every connection, least recently active first */
-	struct timed_list line_list;    /* connections holding a partial line, oldest first */
-	struct timed_list proxy_list;   /* connections awaiting a PROXY header, oldest first;
-	                                   shares line_list's links: such a connection
-	                                   holds no line yet */
+	ev_timer accept_timer;          /* resumes accept paused by EMFILE */
+	ev_timer shutdown_timer;        /* ends the drain after shutdown_timeout */
+	ev_timer housekeeping_timer;    /* heap trim */
+	ev_timer heartbeat_timer;       /* proves to the owner the loop runs */
+	atomic_uint heartbeats;         /* bumped by heartbeat_timer */
+	uint64_t trimmed_at;            /* pool.freed at the last heap trim */
+	ev_tstamp epoch;                /* loop time at start; the lists count ms from it */
+	struct timeout_list idle_list;  /* every connection, least recently active first */
+	struct timeout_list line_list;  /* connections holding a partial line, oldest first */
+	struct timeout_list proxy_list; /* connections awaiting a PROXY header, oldest
+	                                   first; shares line_list's arrays: such a
+	                                   connection holds no line yet */
+	struct timeout_link *line_links; /* line_list's and proxy_list's neighbours */
 	struct proxy_wait **proxy;      /* indexed by token: header bytes so far */
 	struct peers peers;             /* open connections per source address */
 	bool accept_paused;             /* listeners stopped until descriptors free up */
-	bool stopping;                  /* SIGTERM seen: draining, not accepting */
+	bool stopping;                  /* draining, not accepting */
 	bool activated;                 /* listeners were passed by socket activation */
 	struct log_ratelimit rl_full;   /* refusals at max_connections */
 	struct log_ratelimit rl_per_ip; /* refusals at max_per_ip */
 	struct log_ratelimit rl_line;   /* partial lines timed out */
 	struct log_ratelimit rl_proxy;  /* connections closed over a PROXY header */
 	struct log_ratelimit rl_accept; /* accept failures */
-	uint64_t accepted;              /* connections accepted and served */
-	uint64_t refused;               /* connections closed at max_connections */
-	uint64_t refused_per_ip;        /* connections closed at max_per_ip */
-	uint64_t line_timeouts;         /* connections closed by line_timeout */
-	uint64_t proxy_rejected;        /* connections closed over a PROXY header */
-	uint64_t bytes_echoed;          /* bytes the kernel took from us */
-
-	/* A worker's line to the main thread; unused when role.count is 1. */
-	ev_async ctl;                   /* woken by server_post */
-	ev_timer heartbeat_timer;       /* proves to the main thread the loop runs */
-	atomic_uint heartbeats;         /* bumped by heartbeat_timer */
-	pthread_mutex_t ctl_lock;       /* guards the three fields below */
-	unsigned ctl_pending;           /* enum server_command bits not yet done */
-	struct config ctl_cfg;          /* the configuration a RELOAD applies */
-	struct server_stats published;  /* figures for the main thread's STATUS= */
+	struct server_stats stats;      /* read by the owner for STATUS= and the exit */
+	struct server_ctl ctl;          /* the owner's commands */
 };
 
-/*
- * Set up the loop, the slots and the listeners: the sockets passed by
- * socket activation when there are any, else every listen line of cfg.
- * Returns 0, or EX_SERVER_OSERR with the reason in err (nothing is left
- * open).
- */
-int server_init(struct server *s, const struct config *cfg,
-    const char *config_path, const struct server_role *role, char *err,
-    size_t errlen);
+static inline struct slot *
+server_slot(const struct server *s, uint32_t token)
+{
+	return slab_get(&s->slab, token);
+}
+
+/* A duration in whole seconds, rounded up, as socket options take it. */
+static inline unsigned
+server_whole_seconds(uint32_t ms)
+{
+	return (ms + 999) / 1000;
+}
+
+/* server.c */
 
 /*
- * Tell the service manager we are ready, then serve until SIGTERM/SIGINT
- * and the drain that follows; returns 0.
+ * Set up the loop, the slots and the listeners: the sockets passed along
+ * in role when there are any, else every listen line of cfg.  Returns 0,
+ * or EX_SERVER_OSERR with the reason in err (nothing is left open).
  */
-int server_run(struct server *s);
+int server_init(struct server *s, const struct config *cfg,
+    const struct server_role *role, char *err, size_t errlen);
+
+/* Serve until the drain after a STOP ends (in the worker's thread). */
+void server_run(struct server *s);
 
 /* Close whatever is left and free everything server_init() took. */
 void server_destroy(struct server *s);
 
-/*
- * From the main thread to a worker, safe from any thread: a command, and
- * for SERVER_CMD_RELOAD the configuration to apply.  Pings the worker's
- * heartbeat timer at the given interval (0: none) to feed the watchdog.
- */
-void server_post(struct server *s, unsigned commands, const struct config *cfg);
-void server_heartbeat(struct server *s, double interval);
-
-/*
- * The STATUS= line for `systemctl status`: "serving: [2 workers, ]3
- * connection(s) open, ...".  workers is 1 for a daemon without workers.
- */
-void server_stats_text(const struct server_stats *st, const char *state,
-    unsigned workers, char *buf, size_t len);
-
-/* The figures a worker published last. */
-void server_published(struct server *s, struct server_stats *out);
-
-/* Apply a new configuration (what SIGHUP does after loading the file). */
+/* Apply a new configuration to the running loop; -1 with err on failure. */
 int server_apply(struct server *s, const struct config *cfg, char *err,
     size_t errlen);
+
+/*
+ * From the owner, safe from any thread: commands, with the configuration
+ * and its number for a RELOAD and the signal's name for a STOP.
+ */
+void server_post(struct server *s, unsigned commands, const struct config *cfg,
+    uint64_t reload_id, const char *signame);
+
+/*
+ * The last reload the worker finished: its number, and 0 or -1 with the
+ * reason in err.  Safe from any thread.
+ */
+uint64_t server_reload_done(struct server *s, int *status, char *err,
+    size_t errlen);
+
+/* True once the worker's loop has ended; safe from any thread. */
+bool server_finished(struct server *s);
+
+/* Bump heartbeats every interval seconds (0: not at all), to feed the watchdog. */
+void server_heartbeat(struct server *s, double interval);
+
+/* ms since the loop started, the clock of the timed lists. */
+uint32_t server_now_ms(const struct server *s);
+
+/* Start timer for when the list's oldest member reaches timeout_ms, unless it runs. */
+void server_arm(struct server *s, const struct timeout_list *l, ev_timer *timer,
+    uint32_t timeout_ms);
+
+/* listener.c */
+
+/*
+ * Make the open listeners match cfg's listen lines: open the new ones
+ * first, and only when all of them could be opened close those no longer
+ * listed, so that a failure leaves the listeners as they were.  Options of
+ * listeners kept (backlog, keepalive, defer_accept) follow cfg.
+ */
+int listener_apply(struct server *s, const struct config *cfg, char *err,
+    size_t errlen);
+
+/* Serve the sockets passed by the service manager instead of listen lines. */
+int listener_adopt(struct server *s, const int *fds, unsigned n, char *err,
+    size_t errlen);
+
+/* Close one listener, or all of them. */
+void listener_close(struct server *s, uint32_t token);
+void listener_close_all(struct server *s);
+
+/* A descriptor came free: accept again if it was paused. */
+void listener_resume(struct server *s);
+
+/* The accept-retry timer's callback. */
+void listener_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* session.c */
+
+/* A connection accepted on listener token `listener`: serve it or refuse it. */
+void session_open(struct server *s, int fd, const struct sockaddr *peer,
+    uint32_t listener);
+
+/* Free a connection's slot and descriptor; why goes to the debug log. */
+void session_close(struct server *s, uint32_t token, const char *why);
+
+/* Close after a failed system call, with its errno as the reason. */
+void session_fail(struct server *s, uint32_t token, const char *call);
+
+/* Read and echo what is waiting on a Reading connection. */
+void session_read(struct server *s, uint32_t token);
+
+/* A connection made progress: it is the most recently active. */
+void session_touch(struct server *s, uint32_t token);
+
+/* At most one line a second for a kind of refusal, with the count. */
+void session_log_refusal(struct server *s, struct log_ratelimit *rl,
+    const char *what, uint32_t limit, const struct sockaddr *peer);
+
+/*
+ * The daemon ends the connection's input (shutdown): echo what it holds,
+ * give the kernel one chance to take it, and close it if that was all.
+ */
+void session_end(struct server *s, uint32_t token, const char *why);
+
+/* The idle and line timers' callbacks. */
+void session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
+void session_line_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* session_proxy.c */
+
+/* The connection is a balancer's: wait for its PROXY header. */
+int session_proxy_start(struct server *s, uint32_t token);
+
+/* Read what is there of the header; once whole, the echo starts. */
+void session_proxy_read(struct server *s, uint32_t token);
+
+/* Close a connection over its PROXY header: counted, logged once a second. */
+void session_proxy_reject(struct server *s, uint32_t token, const char *why);
+
+/* Free what a closing connection held of a header still awaited. */
+void session_proxy_forget(struct server *s, uint32_t token);
+
+/* The header timer's callback. */
+void session_proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 #endif

@@ -64,23 +64,23 @@ fuzz_check_message(const char *err)
  * parses back to itself, and the address matches its family.
  */
 static void
-fuzz_check_listen(const struct config_listen *l)
+fuzz_check_listen(const struct addr *l)
 {
-	struct config_listen again;
+	struct addr again;
 	char why[CONFIG_ERROR_MAX];
-	sa_family_t family = l->addr.ss_family;
+	sa_family_t family = l->ss.ss_family;
 
 	FUZZ_CHECK(memchr(l->text, '\0', sizeof(l->text)) != NULL, NULL);
 	FUZZ_CHECK(l->text[0] != '\0', NULL);
 	FUZZ_CHECK((family == AF_INET &&
-	    l->addrlen == sizeof(struct sockaddr_in)) ||
-	    (family == AF_INET6 && l->addrlen == sizeof(struct sockaddr_in6)),
+	    l->len == sizeof(struct sockaddr_in)) ||
+	    (family == AF_INET6 && l->len == sizeof(struct sockaddr_in6)),
 	    l->text);
 	FUZZ_CHECK(config_parse_listen(l->text, &again, why, sizeof(why)) == 0,
 	    why);
 	FUZZ_CHECK(strcmp(again.text, l->text) == 0, l->text);
-	FUZZ_CHECK(again.addrlen == l->addrlen, l->text);
-	FUZZ_CHECK(memcmp(&again.addr, &l->addr, l->addrlen) == 0, l->text);
+	FUZZ_CHECK(again.len == l->len, l->text);
+	FUZZ_CHECK(memcmp(&again.ss, &l->ss, l->len) == 0, l->text);
 }
 
 /* Every value of an accepted file is one the daemon can run with. */
@@ -107,7 +107,7 @@ fuzz_check_config(const struct config *cfg)
 	FUZZ_CHECK(cfg->idle_timeout_ms <= CONFIG_IDLE_TIMEOUT_MAX_MS, NULL);
 	FUZZ_CHECK(cfg->shutdown_timeout_ms <= CONFIG_SHUTDOWN_TIMEOUT_MAX_MS,
 	    NULL);
-	FUZZ_CHECK(config_log_level_name(cfg->log_level) != NULL, NULL);
+	FUZZ_CHECK(log_level_name(cfg->log_level) != NULL, NULL);
 }
 
 /*

@@ -275,7 +275,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.in = (const char *)data + nctl;
 	f.inlen = size - nctl;
 	bufpool_init(&f.pool, f.max_line, sizeof(struct conn_buf));
-	conn_init(&f.c);
+	conn_init(&f.c, CONN_READING);
 	fuzz_check_state(&f);
 
 	while (f.consumed < f.inlen) {

@@ -211,11 +211,11 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.nlisten, 1);
 	ck_assert_str_eq(cfg.listen[0].text, CONFIG_DEFAULT_LISTEN);
 	ck_assert_str_eq(cfg.listen[0].text, "127.0.0.1:6567");
-	sin = (const struct sockaddr_in *)(const void *)&cfg.listen[0].addr;
+	sin = (const struct sockaddr_in *)(const void *)&cfg.listen[0].ss;
 	ck_assert_int_eq(sin->sin_family, AF_INET);
 	ck_assert_uint_eq(ntohs(sin->sin_port), 6567);
 	ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
-	ck_assert_uint_eq(cfg.listen[0].addrlen, sizeof(struct sockaddr_in));
+	ck_assert_uint_eq(cfg.listen[0].len, sizeof(struct sockaddr_in));
 	ck_assert_int_eq(cfg.backlog, 511);
 	ck_assert_uint_eq(cfg.defer_accept_ms, 0);
 	ck_assert_uint_eq(cfg.max_connections, 10000);
@@ -588,18 +588,18 @@ END_TEST
 
 START_TEST(test_listen_ipv4_sockaddr)
 {
-	struct config_listen l;
+	struct addr l;
 	const struct sockaddr_in *sin;
 	char err[CONFIG_ERROR_MAX] = "untouched";
 
 	ck_assert_int_eq(config_parse_listen("10.1.2.3:8080", &l, err,
 	    sizeof(err)), 0);
-	sin = (const struct sockaddr_in *)(const void *)&l.addr;
+	sin = (const struct sockaddr_in *)(const void *)&l.ss;
 	ck_assert_str_eq(l.text, "10.1.2.3:8080");
 	ck_assert_int_eq(sin->sin_family, AF_INET);
 	ck_assert_uint_eq(ntohs(sin->sin_port), 8080);
 	ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), 0x0a010203u);
-	ck_assert_uint_eq(l.addrlen, sizeof(struct sockaddr_in));
+	ck_assert_uint_eq(l.len, sizeof(struct sockaddr_in));
 }
 END_TEST
 
@@ -608,24 +608,24 @@ START_TEST(test_listen_ipv6_sockaddr)
 	static const unsigned char want[16] = {
 		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
 	};
-	struct config_listen l;
+	struct addr l;
 	const struct sockaddr_in6 *sin6;
 	char err[CONFIG_ERROR_MAX];
 
 	ck_assert_int_eq(config_parse_listen("[2001:DB8:0::1]:65535", &l, err,
 	    sizeof(err)), 0);
-	sin6 = (const struct sockaddr_in6 *)(const void *)&l.addr;
+	sin6 = (const struct sockaddr_in6 *)(const void *)&l.ss;
 	ck_assert_str_eq(l.text, "[2001:db8::1]:65535");
 	ck_assert_int_eq(sin6->sin6_family, AF_INET6);
 	ck_assert_uint_eq(ntohs(sin6->sin6_port), 65535);
 	ck_assert_mem_eq(sin6->sin6_addr.s6_addr, want, sizeof(want));
-	ck_assert_uint_eq(l.addrlen, sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(l.len, sizeof(struct sockaddr_in6));
 }
 END_TEST
 
 START_TEST(test_listen_longest_text)
 {
-	struct config_listen l;
+	struct addr l;
 	char err[CONFIG_ERROR_MAX];
 	const char *in = "[1111:2222:3333:4444:5555:6666:7777:8888]:65535";
 
@@ -636,7 +636,7 @@ END_TEST
 
 START_TEST(test_listen_error_buffers)
 {
-	struct config_listen l;
+	struct addr l;
 	char err[CONFIG_ERROR_MAX], small[8];
 
 	ck_assert_int_eq(config_parse_listen("example.org:80", &l, err,
@@ -660,18 +660,18 @@ START_TEST(test_log_level_names)
 	size_t i;
 
 	for (i = 0; i < 4; i++) {
-		ck_assert_str_eq(config_log_level_name((enum log_level)i), names[i]);
-		ck_assert_int_eq(config_log_level_parse(names[i], &level), 0);
+		ck_assert_str_eq(log_level_name((enum log_level)i), names[i]);
+		ck_assert_int_eq(log_level_parse(names[i], &level), 0);
 		ck_assert_int_eq(level, (int)i);
 	}
 	ck_assert_int_eq(LOG_LEVEL_ERROR, 0);
 	ck_assert_int_eq(LOG_LEVEL_DEBUG, 3);
-	ck_assert_ptr_null(config_log_level_name((enum log_level)4));
+	ck_assert_ptr_null(log_level_name((enum log_level)4));
 	level = LOG_LEVEL_DEBUG;
-	ck_assert_int_eq(config_log_level_parse("Info", &level), -1);
-	ck_assert_int_eq(config_log_level_parse("", &level), -1);
-	ck_assert_int_eq(config_log_level_parse("warn", &level), -1);
-	ck_assert_int_eq(config_log_level_parse(NULL, &level), -1);
+	ck_assert_int_eq(log_level_parse("Info", &level), -1);
+	ck_assert_int_eq(log_level_parse("", &level), -1);
+	ck_assert_int_eq(log_level_parse("warn", &level), -1);
+	ck_assert_int_eq(log_level_parse(NULL, &level), -1);
 	ck_assert_int_eq(level, LOG_LEVEL_DEBUG);
 }
 END_TEST

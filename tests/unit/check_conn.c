@@ -20,7 +20,7 @@ static void
 start(uint32_t max_line)
 {
 	bufpool_init(&pool, max_line, sizeof(struct conn_buf));
-	conn_init(&c);
+	conn_init(&c, CONN_READING);
 	outlen = 0;
 }
 
@@ -366,12 +366,14 @@ START_TEST(test_random_chunking_is_byte_exact)
 		in[i] = r < 8 ? '\n' : r < 12 ? '\0' : (char)rand_r(&seed);
 	}
 	while (pos < inlen) {
+		size_t room, n;
+
 		if (c.state == CONN_WRITING) {
 			drain((size_t)(rand_r(&seed) % 64));
 			continue;
 		}
-		size_t room = conn_read_room(&c, &pool);
-		size_t n = 1 + (size_t)rand_r(&seed) % room;
+		room = conn_read_room(&c, &pool);
+		n = 1 + (size_t)rand_r(&seed) % room;
 
 		if (n > inlen - pos)
 			n = inlen - pos;
@@ -386,6 +388,41 @@ START_TEST(test_random_chunking_is_byte_exact)
 	ck_assert_int_eq(c.state, CONN_CLOSED);
 	ck_assert_uint_eq(outlen, inlen);
 	ck_assert(memcmp(out, in, inlen) == 0);
+}
+END_TEST
+
+START_TEST(test_header_reads_nothing_into_the_echo)
+{
+	conn_abort(&c, &pool);
+	conn_init(&c, CONN_HEADER);
+	ck_assert_int_eq(c.state, CONN_HEADER);
+	/* The header's bytes are read by the caller, never into the echo. */
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_READ);
+	ck_assert_ptr_null(c.buf);
+	conn_header_done(&c);
+	ck_assert_int_eq(c.state, CONN_READING);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 16);
+	feed("after the header\n", 16, UNLIMITED);
+	feed("\n", 1, UNLIMITED);
+	ck_assert_uint_eq(outlen, 17);
+	ck_assert_mem_eq(out, "after the header\n", 17);
+	/* Once Reading, a header_done is no transition at all. */
+	conn_header_done(&c);
+	ck_assert_int_eq(c.state, CONN_READING);
+}
+END_TEST
+
+START_TEST(test_header_ended_closes)
+{
+	conn_abort(&c, &pool);
+	conn_init(&c, CONN_HEADER);
+	conn_finish(&c, &pool);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	ck_assert_int_eq(conn_interest(&c), CONN_WANT_NONE);
+	/* Closed stays Closed: a late header_done cannot revive it. */
+	conn_header_done(&c);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
 }
 END_TEST
 
@@ -414,6 +451,8 @@ conn_suite(void)
 	tcase_add_test(tc, test_max_line_one);
 	tcase_add_test(tc, test_abort_frees_buffer);
 	tcase_add_test(tc, test_max_line_follows_pool_until_bytes_are_held);
+	tcase_add_test(tc, test_header_reads_nothing_into_the_echo);
+	tcase_add_test(tc, test_header_ended_closes);
 	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;

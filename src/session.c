@@ -1,0 +1,412 @@
+/*
+ * A connection's I/O: what the state machine in conn.c decides, done with
+ * system calls on the connection's one ev_io.  Reads land in the worker's
+ * scratch buffer; complete lines are written straight from it, and
+ * EV_WRITE is armed only when the kernel refuses part of an echo, so a
+ * steady connection never changes its watcher.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "net.h"
+
+#define SESSION_WHY_MAX 128             /* bytes of a close reason */
+
+static void session_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+void
+session_touch(struct server *s, uint32_t token)
+{
+	timeout_touch(&s->idle_list, token, server_now_ms(s));
+}
+
+/*
+ * Keep a connection on the line list exactly while it holds a partial
+ * line.  held_before is what it held before bytes arrived; when that line
+ * was echoed (echoed is true) what it holds now is a new line, timed anew.
+ */
+static void
+session_track_line(struct server *s, uint32_t token, uint32_t held_before,
+    bool echoed)
+{
+	uint32_t held = (uint32_t)conn_held(&server_slot(s, token)->conn);
+
+	if (held_before > 0 && (held == 0 || echoed))
+		timeout_remove(&s->line_list, token);
+	if (held > 0 && (held_before == 0 || echoed)) {
+		timeout_append(&s->line_list, token, server_now_ms(s));
+		server_arm(s, &s->line_list, &s->line_timer,
+		    s->cfg.line_timeout_ms);
+	}
+}
+
+/* No more input from this connection: what it holds becomes echo. */
+static void
+session_end_input(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+	uint32_t held = (uint32_t)conn_held(&sl->conn);
+
+	conn_finish(&sl->conn, &s->pool);
+	session_track_line(s, token, held, false);
+}
+
+void
+session_close(struct server *s, uint32_t token, const char *why)
+{
+	struct slot *sl = server_slot(s, token);
+
+	log_debug("connection %u closed: %s", token, why);
+	/* libev requires the watcher stopped before close() and reuse. */
+	ev_io_stop(s->loop, &sl->io);
+	close(sl->io.fd);
+	if (s->proxy[token] != NULL)
+		session_proxy_forget(s, token);
+	else if (conn_held(&sl->conn) > 0)
+		timeout_remove(&s->line_list, token);
+	conn_abort(&sl->conn, &s->pool);
+	timeout_remove(&s->idle_list, token);
+	if (sl->peer != PEERS_NONE)
+		peers_remove(&s->peers, sl->peer);
+	slab_give(&s->slab, token);
+	counter_set(&s->stats.open, s->slab.used);
+	/* A descriptor just came free: accept may work again. */
+	listener_resume(s);
+	if (s->stopping && s->slab.used == 0)
+		ev_break(s->loop, EVBREAK_ALL);
+}
+
+void
+session_fail(struct server *s, uint32_t token, const char *call)
+{
+	char why[SESSION_WHY_MAX];
+
+	snprintf(why, sizeof(why), "%s: %s", call, strerror(errno));
+	session_close(s, token, why);
+}
+
+void
+session_log_refusal(struct server *s, struct log_ratelimit *rl,
+    const char *what, uint32_t limit, const struct sockaddr *peer)
+{
+	char addr[ADDR_TEXT];
+	unsigned long n;
+
+	n = log_ratelimit(rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n == 0)
+		return;
+	addr_text(peer, addr, sizeof(addr));
+	log_warn("%s (%u) reached: closed %lu new connection(s), the last from"
+	    " %s", what, limit, n, addr);
+}
+
+/* Watch for what the state machine wants next; no change, no syscall. */
+static void
+session_sync(struct server *s, struct slot *sl)
+{
+	int want = conn_interest(&sl->conn) == CONN_WANT_WRITE ? EV_WRITE :
+	    EV_READ;
+
+	if ((sl->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_io_stop(s->loop, &sl->io);
+	ev_io_modify(&sl->io, want);
+	ev_io_start(s->loop, &sl->io);
+}
+
+/*
+ * Bytes the kernel took, 0 when it took none now, -1 on a socket error.
+ * Held bytes go out with the fresh ones in one writev; the usual echo has
+ * none and takes plain write(), which the kernel serves with less work
+ * (no iovec to copy in and check).
+ */
+static ssize_t
+session_write_echo(int fd, const struct conn_echo *echo)
+{
+	struct iovec iov[2];
+	ssize_t n;
+
+	do {
+		if (echo->held_len == 0) {
+			n = write(fd, echo->fresh, echo->fresh_len);
+		} else {
+			iov[0].iov_base = (void *)echo->held;
+			iov[0].iov_len = echo->held_len;
+			iov[1].iov_base = (void *)echo->fresh;
+			iov[1].iov_len = echo->fresh_len;
+			n = writev(fd, iov, 2);
+		}
+	} while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
+/* Write the echo the kernel has not taken yet; -1 when that closed it. */
+static int
+session_write_pending(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+	const char *data;
+	size_t len;
+	ssize_t n;
+
+	conn_pending(&sl->conn, &data, &len);
+	do
+		n = write(sl->io.fd, data, len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			session_fail(s, token, "write");
+			return -1;
+		}
+		return 0;
+	}
+	if (n > 0) {
+		conn_wrote(&sl->conn, &s->pool, (size_t)n);
+		counter_add(&s->stats.bytes_echoed, (uint64_t)n);
+		session_touch(s, token);
+	}
+	return 0;
+}
+
+/*
+ * After an event: a connection with echo pending that was not tried yet
+ * (flush) writes it; then a Closed one goes, with why as the reason, and
+ * the rest wait for what the state machine wants.
+ */
+static void
+session_settle(struct server *s, uint32_t token, bool flush, const char *why)
+{
+	struct slot *sl = server_slot(s, token);
+
+	if (flush && sl->conn.state == CONN_WRITING &&
+	    session_write_pending(s, token) == -1)
+		return;
+	if (sl->conn.state == CONN_CLOSED)
+		session_close(s, token, why);
+	else
+		session_sync(s, sl);
+}
+
+/*
+ * Read and echo at once: one read per wakeup unless it filled the room
+ * (more is likely waiting), up to SERVER_READ_BUDGET so that one busy
+ * client cannot starve the others.
+ */
+void
+session_read(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+	struct conn *c = &sl->conn;
+	size_t budget = SERVER_READ_BUDGET;
+	bool progress = false;
+
+	while (c->state == CONN_READING) {
+		size_t room = conn_read_room(c, &s->pool);
+		uint32_t held = (uint32_t)conn_held(c);
+		struct conn_echo echo;
+		ssize_t n, w = 0;
+
+		if (room > s->scratch_size)
+			room = s->scratch_size;
+		n = read(sl->io.fd, s->scratch, room);
+		if (n == 0) {
+			if (progress)
+				session_touch(s, token);
+			session_end_input(s, token);
+			session_settle(s, token, true, conn_unsent(c) > 0 ?
+			    "echo complete after end of input" : "end of input");
+			return;
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			session_fail(s, token, "read");
+			return;
+		}
+		progress = true;
+		if (sl->refuse_header) {
+			sl->refuse_header = 0;
+			if (proxy_has_signature((unsigned char *)s->scratch,
+			    (size_t)n)) {
+				session_proxy_reject(s, token,
+				    "PROXY header from an untrusted address");
+				return;
+			}
+		}
+		conn_plan(c, &s->pool, s->scratch, (size_t)n, &echo);
+		if (echo.held_len + echo.fresh_len > 0) {
+			w = session_write_echo(sl->io.fd, &echo);
+			if (w == -1) {
+				session_fail(s, token, "write");
+				return;
+			}
+			counter_add(&s->stats.bytes_echoed, (uint64_t)w);
+		}
+		if (conn_commit(c, &s->pool, s->scratch, (size_t)n, &echo,
+		    (size_t)w) == -1) {
+			log_error("connection %u: out of memory for %u bytes;"
+			    " closing it", token, conn_max_line(c, &s->pool));
+			session_close(s, token, "out of memory");
+			return;
+		}
+		session_track_line(s, token, held,
+		    echo.held_len + echo.fresh_len > 0);
+		if ((size_t)n < room || (size_t)n >= budget)
+			break;
+		budget -= (size_t)n;
+	}
+	if (progress)
+		session_touch(s, token);
+	session_settle(s, token, false, "end of input");
+}
+
+void
+session_end(struct server *s, uint32_t token, const char *why)
+{
+	session_end_input(s, token);
+	session_settle(s, token, true, why);
+}
+
+/* The one callback of every connection's watcher: what its state calls for. */
+static void
+session_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t token = slab_token(&s->slab, w);
+
+	switch (((struct slot *)w)->conn.state) {
+	case CONN_HEADER:
+		session_proxy_read(s, token);
+		break;
+	case CONN_READING:
+		if (revents & EV_READ)
+			session_read(s, token);
+		break;
+	case CONN_WRITING:
+		if (revents & EV_WRITE)
+			session_settle(s, token, true,
+			    "echo complete after end of input");
+		break;
+	case CONN_CLOSED:
+		break;
+	}
+}
+
+void
+session_open(struct server *s, int fd, const struct sockaddr *peer,
+    uint32_t listener)
+{
+	bool balancer = s->cfg.proxy_protocol && config_proxy_trusted(&s->cfg,
+	    peer);
+	uint32_t token, peer_index = PEERS_NONE;
+	struct slot *sl;
+	int nomem;
+
+	/*
+	 * Past a limit the connection is accepted and closed at once: left
+	 * in the backlog, it would wait forever and crowd out others.  A
+	 * balancer's connection is counted once its header names the client.
+	 */
+	if (!balancer) {
+		peer_index = peers_add(&s->peers, peer, s->cfg.max_per_ip,
+		    &nomem);
+		if (peer_index == PEERS_NONE) {
+			close(fd);
+			if (nomem) {
+				log_error("out of memory counting connections"
+				    " per address: closed a new connection");
+				return;
+			}
+			counter_add(&s->stats.refused_per_ip, 1);
+			session_log_refusal(s, &s->rl_per_ip, "max_per_ip",
+			    s->cfg.max_per_ip, peer);
+			return;
+		}
+	}
+	token = slab_take(&s->slab);
+	if (token == SLAB_NONE) {
+		close(fd);
+		if (peer_index != PEERS_NONE)
+			peers_remove(&s->peers, peer_index);
+		counter_add(&s->stats.refused_full, 1);
+		session_log_refusal(s, &s->rl_full, "max_connections",
+		    s->slab.limit, peer);
+		return;
+	}
+	/* Our own listeners pass their options on (net_tune_socket). */
+	if (s->activated)
+		net_tune_socket(fd, server_whole_seconds(s->cfg.tcp_keepalive_ms));
+	sl = server_slot(s, token);
+	sl->peer = peer_index;
+	conn_init(&sl->conn, balancer ? CONN_HEADER : CONN_READING);
+	sl->refuse_header = !balancer && s->cfg.proxy_protocol;
+	ev_io_init(&sl->io, session_cb, fd, EV_READ);
+	ev_io_start(s->loop, &sl->io);
+	timeout_append(&s->idle_list, token, server_now_ms(s));
+	server_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
+	counter_add(&s->stats.accepted, 1);
+	counter_set(&s->stats.open, s->slab.used);
+	if (balancer && session_proxy_start(s, token) == -1)
+		return;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[ADDR_TEXT];
+
+		addr_text(peer, addr, sizeof(addr));
+		log_debug("connection %u from %s on %s%s", token, addr,
+		    s->listeners[listener].bound,
+		    balancer ? ", a PROXY header is due" : "");
+	}
+}
+
+void
+session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t token;
+
+	(void)w;
+	(void)revents;
+	while ((token = timeout_expired(&s->idle_list, server_now_ms(s),
+	    s->cfg.idle_timeout_ms)) != TIMEOUT_NONE)
+		session_close(s, token, "idle timeout");
+	server_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
+}
+
+/*
+ * A partial line held past line_timeout: echo it as it is and close, as
+ * if the client had ended its side.  Unlike the idle timeout, a client
+ * trickling a byte at a time does not reset this.
+ */
+void
+session_line_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t timeout = s->cfg.line_timeout_ms, token;
+
+	(void)w;
+	(void)revents;
+	while ((token = timeout_expired(&s->line_list, server_now_ms(s),
+	    timeout)) != TIMEOUT_NONE) {
+		unsigned long n;
+
+		counter_add(&s->stats.line_timeouts, 1);
+		n = log_ratelimit(&s->rl_line, ev_now(loop), SERVER_LOG_INTERVAL);
+		if (n > 0)
+			log_info("line_timeout: closed %lu connection(s) holding a"
+			    " partial line for %ums, the last %zu bytes on"
+			    " connection %u", n, timeout,
+			    conn_held(&server_slot(s, token)->conn), token);
+		session_end(s, token, "line timeout");
+	}
+	server_arm(s, &s->line_list, &s->line_timer, timeout);
+}

@@ -1,0 +1,172 @@
+/*
+ * The first thing on a trusted balancer's connection: its PROXY header,
+ * which names the client.  The connection is in the Header state until the
+ * header is whole; its bytes are taken off the socket exactly, so that
+ * what follows stays there for the echo.  proxy.c judges the bytes.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The close reason of a late header, with the timeout in it. */
+#define SESSION_PROXY_TEXT(x) #x
+#define SESSION_PROXY_SECONDS(x) SESSION_PROXY_TEXT(x)
+#define SESSION_PROXY_LATE "no PROXY header within " \
+	SESSION_PROXY_SECONDS(SERVER_PROXY_TIMEOUT_S) " s"
+
+int
+session_proxy_start(struct server *s, uint32_t token)
+{
+	s->proxy[token] = calloc(1, sizeof(*s->proxy[token]));
+	if (s->proxy[token] == NULL) {
+		log_error("out of memory for a PROXY header: closed connection"
+		    " %u", token);
+		session_close(s, token, "out of memory");
+		return -1;
+	}
+	timeout_append(&s->proxy_list, token, server_now_ms(s));
+	server_arm(s, &s->proxy_list, &s->proxy_timer, SERVER_PROXY_TIMEOUT_MS);
+	return 0;
+}
+
+void
+session_proxy_forget(struct server *s, uint32_t token)
+{
+	timeout_remove(&s->proxy_list, token);
+	free(s->proxy[token]);
+	s->proxy[token] = NULL;
+}
+
+void
+session_proxy_reject(struct server *s, uint32_t token, const char *why)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[ADDR_TEXT] = "?";
+	unsigned long n;
+
+	counter_add(&s->stats.proxy_rejected, 1);
+	n = log_ratelimit(&s->rl_proxy, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n > 0) {
+		if (getpeername(server_slot(s, token)->io.fd,
+		    (struct sockaddr *)&ss, &len) == 0)
+			addr_text((struct sockaddr *)&ss, addr, sizeof(addr));
+		log_warn("PROXY protocol: %s: closed %lu connection(s), the last"
+		    " from %s", why, n, addr);
+	}
+	session_close(s, token, why);
+}
+
+/*
+ * The header named its client (or, LOCAL or UNKNOWN, the balancer speaks
+ * for itself): count it for max_per_ip and start the echo.  -1 when that
+ * closed the connection.
+ */
+static int
+session_proxy_admit(struct server *s, uint32_t token,
+    const struct proxy_header *hdr)
+{
+	struct slot *sl = server_slot(s, token);
+	const struct sockaddr *client = (const struct sockaddr *)&hdr->source;
+	struct sockaddr_storage own;
+	uint32_t peer;
+	int nomem;
+
+	if (hdr->local) {
+		socklen_t len = sizeof(own);
+
+		if (getpeername(sl->io.fd, (struct sockaddr *)&own, &len) == -1) {
+			session_fail(s, token, "getpeername");
+			return -1;
+		}
+		client = (const struct sockaddr *)&own;
+	}
+	peer = peers_add(&s->peers, client, s->cfg.max_per_ip, &nomem);
+	if (peer == PEERS_NONE) {
+		if (!nomem) {
+			counter_add(&s->stats.refused_per_ip, 1);
+			session_log_refusal(s, &s->rl_per_ip, "max_per_ip",
+			    s->cfg.max_per_ip, client);
+		}
+		session_close(s, token, nomem ? "out of memory" : "max_per_ip");
+		return -1;
+	}
+	sl->peer = peer;
+	session_proxy_forget(s, token);
+	conn_header_done(&sl->conn);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char addr[ADDR_TEXT];
+
+		addr_text(client, addr, sizeof(addr));
+		log_debug("connection %u: PROXY v%d header, client %s%s", token,
+		    hdr->version, addr, hdr->local ? " (the balancer itself)" :
+		    "");
+	}
+	return 0;
+}
+
+/*
+ * Bytes are peeked, and only those that belong to the header are read, so
+ * that what follows stays in the socket for the echo.
+ */
+void
+session_proxy_read(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+	struct proxy_wait *pw = s->proxy[token];
+	struct proxy_header hdr;
+	enum proxy_status st;
+	const char *why;
+	ssize_t n, take;
+
+	do
+		n = recv(sl->io.fd, pw->buf + pw->have,
+		    PROXY_HEADER_MAX - pw->have, MSG_PEEK);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		session_proxy_reject(s, token,
+		    "connection ended before its PROXY header");
+		return;
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			session_fail(s, token, "recv");
+		return;
+	}
+	st = proxy_parse(pw->buf, pw->have + (size_t)n, &hdr, &why);
+	if (st == PROXY_BAD) {
+		session_proxy_reject(s, token, why);
+		return;
+	}
+	take = st == PROXY_OK ? (ssize_t)(hdr.length - pw->have) : n;
+	if (read(sl->io.fd, pw->buf + pw->have, (size_t)take) != take) {
+		session_fail(s, token, "read");
+		return;
+	}
+	pw->have = (uint16_t)(pw->have + take);
+	if (st == PROXY_INCOMPLETE)
+		return;
+	if (session_proxy_admit(s, token, &hdr) == -1)
+		return;
+	session_touch(s, token);
+	/* Bytes that came with the header are echoed now. */
+	session_read(s, token);
+}
+
+void
+session_proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	uint32_t token;
+
+	(void)w;
+	(void)revents;
+	while ((token = timeout_expired(&s->proxy_list, server_now_ms(s),
+	    SERVER_PROXY_TIMEOUT_MS)) != TIMEOUT_NONE)
+		session_proxy_reject(s, token, SESSION_PROXY_LATE);
+	server_arm(s, &s->proxy_list, &s->proxy_timer, SERVER_PROXY_TIMEOUT_MS);
+}
