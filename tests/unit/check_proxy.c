@@ -166,6 +166,10 @@ END_TEST
 
 START_TEST(test_v2_tcp6_with_tlvs_skipped)
 {
+	/* Two TLVs (ALPN and a custom one) that must be skipped whole. */
+	static const unsigned char tlvs[11] = {
+		0x01, 0x00, 0x02, 'h', '2', 0xe0, 0x00, 0x03, 'a', 'b', 'c',
+	};
 	unsigned char body[36 + 11], h[128];
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&hdr.source;
 	size_t n;
@@ -174,10 +178,6 @@ START_TEST(test_v2_tcp6_with_tlvs_skipped)
 	body[15] = 1;                   /* source ::1 */
 	body[31] = 2;                   /* destination ::2 */
 	body[32] = 0x12; body[33] = 0x34;
-	/* Two TLVs (ALPN and a custom one) that must be skipped whole. */
-	static const unsigned char tlvs[11] = {
-		0x01, 0x00, 0x02, 'h', '2', 0xe0, 0x00, 0x03, 'a', 'b', 'c',
-	};
 	memcpy(body + 36, tlvs, sizeof(tlvs));
 	n = v2(h, 0x21, 0x21, body, sizeof(body));
 	memcpy(h + n, "data\n", 5);
