@@ -89,6 +89,43 @@ config() {
 	echo "$WORKDIR/$1.ini"
 }
 
+# ini NAME SECTION.KEY=VALUE...: write $WORKDIR/NAME.ini and print its path.
+# Each SECTION gets one [SECTION] header, the sections in the order they
+# first appear, each KEY = VALUE line under its own in argument order; a key
+# given twice (two server.listen=) gives two lines.  A VALUE may hold spaces
+# and '=' when the argument is quoted.  The same NAME again replaces the
+# file: a rewrite before a SIGHUP.
+ini() {
+	_ini=$WORKDIR/$1.ini
+	shift
+	_sections=""
+	for _a in "$@"; do
+		_k=${_a%%=*}
+		# The section names are kept in a list split at spaces.
+		case $_k in
+		"$_a" | .* | *. | *.*.* | *[!A-Za-z0-9_.-]*) _k="" ;;
+		esac
+		case $_k in
+		*.*) ;;
+		*) echo "ini: not SECTION.KEY=VALUE: $_a" >&2; return 1 ;;
+		esac
+		case " $_sections " in
+		*" ${_k%.*} "*) ;;
+		*) _sections="$_sections ${_k%.*}" ;;
+		esac
+	done
+	# Moved into place whole, so that a reload never reads half a file.
+	for _s in $_sections; do
+		echo "[$_s]"
+		for _a in "$@"; do
+			_k=${_a%%=*}
+			if [ "${_k%.*}" = "$_s" ]; then
+				printf '%s = %s\n' "${_k#*.}" "${_a#*=}"
+			fi
+		done
+	done > "$_ini.tmp" && mv "$_ini.tmp" "$_ini" && echo "$_ini"
+}
+
 # start_daemon CONFIG [LOG]: run pingpongd in the background and wait until
 # it serves; sets DAEMON_PID, DAEMON_LOG and PORT (the first listener's
 # port, from the log, so port 0 in the config gives a free port).
