@@ -11,15 +11,8 @@ EXCHANGES=5
 
 plan 13
 
-cfg=$(config backpressure <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 64k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini backpressure server.listen=127.0.0.1:0 connection.max_line=64k \
+    daemon.log_level=debug)
 check "daemon starts with max_line 64k" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)

@@ -8,13 +8,7 @@ CLIENTS=200
 
 plan 7
 
-cfg=$(config concurrent <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 1k
-INI
-)
+cfg=$(ini concurrent server.listen=127.0.0.1:0 connection.max_line=1k)
 check "daemon starts on a free port" start_daemon "$cfg"
 base=$(fd_count)
 

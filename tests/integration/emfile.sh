@@ -14,11 +14,7 @@ WATCH_SECONDS=2
 
 plan 8
 
-cfg=$(config emfile <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini emfile server.listen=127.0.0.1:0)
 # ulimit -n sets the hard limit too, so the daemon cannot raise it back.
 printf '#!/bin/sh\nulimit -n %d || exit 1\nexec "$@"\n' "$NOFILE" \
     > "$WORKDIR/limited"

@@ -9,15 +9,8 @@ VANISH=10       # clients that send garbage and are killed mid-stream
 
 plan 11
 
-cfg=$(config errors <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini errors server.listen=127.0.0.1:0 connection.max_line=4k \
+    daemon.log_level=debug)
 check "daemon starts" start_daemon "$cfg"
 
 # The client in the middle of an exchange: a line echoed, and a partial

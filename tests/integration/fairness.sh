@@ -15,11 +15,7 @@ WORST_MS_MAX=1000
 
 plan 5
 
-cfg=$(config fairness <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini fairness server.listen=127.0.0.1:0)
 check "daemon starts" start_daemon "$cfg"
 
 "$LOADCLIENT" flood "$PORT" "$FLOOD_SECONDS" > "$WORKDIR/flood.out" \

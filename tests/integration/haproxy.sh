@@ -14,17 +14,9 @@ check "the shipped conf/haproxy.cfg is valid for haproxy -c" \
     haproxy -c -q -f "${abs_top_srcdir:-.}/conf/haproxy.cfg"
 
 daemon_cfg() {
-	cat > "$WORKDIR/$1.ini" <<INI
-[server]
-listen = 127.0.0.1:$2
-proxy_protocol = on
-[connection]
-max_per_ip = 1
-[daemon]
-log_level = debug
-shutdown_timeout = 2s
-INI
-	echo "$WORKDIR/$1.ini"
+	ini "$1" "server.listen=127.0.0.1:$2" server.proxy_protocol=on \
+	    connection.max_per_ip=1 daemon.log_level=debug \
+	    daemon.shutdown_timeout=2s
 }
 
 # start_instance N PORT: a daemon whose PID, log and port go in D<N>_*.

@@ -15,15 +15,8 @@ RSS_GROWTH_KB=$((4 * MAX_LINE_KB + 2048))
 
 plan 10
 
-cfg=$(config hostile <<INI
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = ${MAX_LINE_KB}k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini hostile server.listen=127.0.0.1:0 \
+    "connection.max_line=${MAX_LINE_KB}k" daemon.log_level=debug)
 check "daemon starts" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)

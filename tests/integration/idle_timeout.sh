@@ -6,15 +6,8 @@
 
 plan 11
 
-cfg=$(config idle <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-idle_timeout = 1s
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini idle server.listen=127.0.0.1:0 connection.idle_timeout=1s \
+    daemon.log_level=debug)
 check "daemon starts with idle_timeout = 1s" start_daemon "$cfg"
 
 # An idle client: it sends nothing and, without -N, does not half-close
@@ -54,15 +47,8 @@ check "its nc then ends and everything it sent came back" \
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 
-cfg=$(config never <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-idle_timeout = 0
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini never server.listen=127.0.0.1:0 connection.idle_timeout=0 \
+    daemon.log_level=debug)
 check "daemon starts with idle_timeout = 0" \
     start_daemon "$cfg" "$WORKDIR/never.log"
 nc 127.0.0.1 "$PORT" < /dev/null > "$WORKDIR/never.out" 2>&1 &

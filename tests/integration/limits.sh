@@ -6,12 +6,7 @@
 
 plan 12
 
-cfg=$(config limits <<'INI'
-[server]
-listen = 127.0.0.1:0
-max_connections = 3
-INI
-)
+cfg=$(ini limits server.listen=127.0.0.1:0 server.max_connections=3)
 check "daemon starts with max_connections = 3" start_daemon "$cfg"
 
 # Three clients take every slot; an echo shows each has been accepted.

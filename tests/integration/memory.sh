@@ -37,14 +37,8 @@ check_rss() {
 
 plan 8
 
-cfg=$(config memory <<INI
-[server]
-listen = 127.0.0.1:0
-max_connections = 20000
-[connection]
-max_line = $MAX_LINE
-INI
-)
+cfg=$(ini memory server.listen=127.0.0.1:0 server.max_connections=20000 \
+    "connection.max_line=$MAX_LINE")
 check "daemon starts" start_daemon "$cfg"
 
 open_count() { [ "$(($(fd_count) - base_fds))" -eq "$1" ]; }

@@ -92,15 +92,11 @@ if grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
     2>/dev/null; then
 	have_ipv6=yes
 fi
-cfg=$(config pingpong <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-INI
-)
 if [ "$have_ipv6" = yes ]; then
-	sed -i 's/^listen = 127.0.0.1:0$/&\nlisten = [::1]:0/' "$cfg"
+	cfg=$(ini pingpong server.listen=127.0.0.1:0 "server.listen=[::1]:0" \
+	    connection.max_line=4k)
+else
+	cfg=$(ini pingpong server.listen=127.0.0.1:0 connection.max_line=4k)
 fi
 check "daemon starts on a free port" start_daemon "$cfg"
 TARGET=127.0.0.1:$PORT

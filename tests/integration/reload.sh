@@ -12,15 +12,14 @@ CFG=$WORKDIR/reload.ini
 MAX_LINE=4k
 LOG_LEVEL=info
 write_config() {
-	{
-		echo "[server]"
-		for _a in "$@"; do echo "listen = $_a"; done
-		echo "[connection]"
-		echo "max_line = $MAX_LINE"
-		echo "[daemon]"
-		echo "log_level = $LOG_LEVEL"
-	} > "$CFG.tmp"
-	mv "$CFG.tmp" "$CFG"
+	# The list is read once: each LISTEN goes on the end as an ini
+	# argument and comes off the front.
+	for _a in "$@"; do
+		set -- "$@" "server.listen=$_a"
+		shift
+	done
+	ini reload "$@" "connection.max_line=$MAX_LINE" \
+	    "daemon.log_level=$LOG_LEVEL" > /dev/null
 }
 # reload N: send SIGHUP and wait for the Nth "reloaded" line.
 reloaded() { [ "$(log_count ': reloaded ')" -ge "$1" ]; }
@@ -88,12 +87,7 @@ send old ' completed after the reload\n'
 check "the old client's held partial line comes back whole" wait_echoed old
 
 # 4. An invalid file: the daemon keeps running on the old configuration.
-cat > "$CFG" <<'INI'
-[server]
-listen = 127.0.0.2:0
-[connection]
-max_line = a lot
-INI
+ini reload server.listen=127.0.0.2:0 "connection.max_line=a lot" > /dev/null
 kill -HUP "$DAEMON_PID"
 check "SIGHUP with an invalid file: the daemon logs 'reload failed'" \
     wait_until log_has "reload failed"

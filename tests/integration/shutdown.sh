@@ -8,12 +8,7 @@ plan 25
 
 # drain_config TIMEOUT: a config file with that shutdown_timeout.
 drain_config() {
-	config "drain-$1" <<INI
-[server]
-listen = 127.0.0.1:0
-[daemon]
-shutdown_timeout = $1
-INI
+	ini "drain-$1" server.listen=127.0.0.1:0 "daemon.shutdown_timeout=$1"
 }
 # Part 1 of a transfer: whole lines.  Part 2: more lines, then a final
 # partial line that only the end of input releases.
@@ -88,12 +83,8 @@ check "... the first SIGTERM starts the drain" \
     wait_until log_has "SIGTERM: stopped accepting"
 # A SIGHUP during the drain, with the file now naming the very port just
 # closed, must not make the daemon listen again.
-config drain-10m > /dev/null <<INI
-[server]
-listen = 127.0.0.1:$PORT
-[daemon]
-shutdown_timeout = 10m
-INI
+ini drain-10m "server.listen=127.0.0.1:$PORT" daemon.shutdown_timeout=10m \
+    > /dev/null
 kill -HUP "$DAEMON_PID"
 # The next held bytes go in the same write as a line's end, so they reach
 # the daemon in the same read: the line's echo shows they are held.  It

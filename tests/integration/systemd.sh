@@ -11,12 +11,7 @@ NOTES="$WORKDIR/notes"
 
 # defer_accept is for sockets the daemon opens itself: a passed one is
 # left as the service manager made it, with a warning.
-cfg=$(config notify <<'INI'
-[server]
-listen = 127.0.0.1:0
-defer_accept = 5s
-INI
-)
+cfg=$(ini notify server.listen=127.0.0.1:0 server.defer_accept=5s)
 
 # The manager's end of the protocol, started before the daemon.
 "$LISTENER" "$WORKDIR/notify.sock" 60 > "$NOTES" &
