@@ -8,7 +8,7 @@
 # Environment: BENCH_SECONDS (per row, default 5), PINGPONGD, PINGPONG.
 . "${abs_top_srcdir:-.}/tests/bench/benchlib.sh"
 
-cfg=$(bench_config "")
+cfg=$(bench_config)
 # shellcheck disable=SC2034 # read by start_daemon in lib.sh
 PINGPONGD_WRAPPER="$SERVER_CPU"
 start_daemon "$cfg" || { echo "bench: pingpongd did not start" >&2; exit 2; }
@@ -38,7 +38,7 @@ bench_loads row
 # connection over with its first line: one wakeup less per connection.
 # Not in bench_config: the idle row's silent connections would then stay
 # in the kernel and cost the daemon nothing.
-bench_config "defer_accept = 1s" > /dev/null
+bench_config server.defer_accept=1s > /dev/null
 kill -HUP "$DAEMON_PID"
 deferred="connect, one line, close; defer_accept = 1s"
 if wait_until log_has "reloaded"; then

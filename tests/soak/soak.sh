@@ -13,15 +13,8 @@ RSS_SLACK_KB=4096       # how far above its start RSS may settle afterwards
 
 plan 10
 
-cfg=$(config soak <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-idle_timeout = 30s
-line_timeout = 10s
-INI
-)
+cfg=$(ini soak server.listen=127.0.0.1:0 connection.max_line=4k \
+    connection.idle_timeout=30s connection.line_timeout=10s)
 check "daemon starts" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)
