@@ -83,12 +83,6 @@ wait_exit() {
 	untrack "$1"
 }
 
-# config NAME: write stdin to $WORKDIR/NAME.ini and print its path.
-config() {
-	cat > "$WORKDIR/$1.ini"
-	echo "$WORKDIR/$1.ini"
-}
-
 # ini NAME SECTION.KEY=VALUE...: write $WORKDIR/NAME.ini and print its path.
 # Each SECTION gets one [SECTION] header, the sections in the order they
 # first appear, each KEY = VALUE line under its own in argument order; a key
