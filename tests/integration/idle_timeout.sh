@@ -41,9 +41,7 @@ check "only the idle connection was closed for idleness" \
 idled_out_twice() { [ "$(log_count 'closed: idle timeout')" -eq 2 ]; }
 check "the active client is closed once it stops sending" \
     wait_until idled_out_twice
-closes_with_all_echoed() { close_client "$1" && echoed "$1"; }
-check "its nc then ends and everything it sent came back" \
-    closes_with_all_echoed active
+check "its nc then ends and everything it sent came back" closes_clean active
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 

@@ -300,8 +300,11 @@ release() {
 	wait "$_p"; untrack "$_p"
 }
 
-# closes_clean NAME: close_client, and everything sent came back.
-closes_clean() { close_client "$1" && echoed "$1"; }
+# closes_clean NAME...: close_client each in turn, and everything each sent
+# came back; false at the first that fails.
+closes_clean() {
+	for _n in "$@"; do close_client "$_n" && echoed "$_n" || return 1; done
+}
 
 # kill_client NAME: the client vanishes (SIGKILL, no shutdown of its own);
 # the kernel closes its socket, with a reset if echo was left unread.

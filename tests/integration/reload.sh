@@ -81,8 +81,7 @@ check "a new client gets 16 of its 20 bytes back as fragments" \
     wait_until out_has frag 16
 check "... exactly the first 16, nothing more while it is open" \
     test "$(cat "$WORKDIR/frag.out")" = "abcdefghijklmnop"
-closes_with_all_echoed() { close_client "$1" && echoed "$1"; }
-check "... and the last 4 when it closes" closes_with_all_echoed frag
+check "... and the last 4 when it closes" closes_clean frag
 send old ' completed after the reload\n'
 check "the old client's held partial line comes back whole" wait_echoed old
 
@@ -126,7 +125,7 @@ check "new connections are now logged at debug level" \
     wait_until log_has " debug: connection"
 
 check "the client connected before every reload ends with all its bytes" \
-    closes_with_all_echoed old
+    closes_clean old
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 
