@@ -6,7 +6,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 NOFILE=32               # the daemon's whole descriptor budget
 CROWD=60                # connections that will not all fit
 CPU_TICKS_MAX=20        # clock ticks (1/100 s) of CPU allowed over the watch

@@ -5,7 +5,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 FLOOD_SECONDS=4
 ROUNDTRIPS=300
 # A starved client would wait for the whole flood (seconds); a fair loop

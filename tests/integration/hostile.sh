@@ -7,7 +7,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 MAX_LINE_KB=64
 # The non-reader may cost its held and pending bytes (max_line) and the
 # read scratch: allow a little more than that and the allocator's slack.

@@ -7,7 +7,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 MAX_LINE=4096
 HOLDERS=5000
 OVERHEAD_KB=8192        # slots, event loop and allocator slack for 5,000

@@ -7,7 +7,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 RSS_SLACK_KB=4096       # how far above its start RSS may settle afterwards
 
