@@ -58,7 +58,7 @@ if command -v strace > /dev/null; then
 	sleep 0.5
 	$CLIENT_CPU "$PINGPONG" --bench --json -t 2 -C 50 -d 16 -s 32 \
 	    "127.0.0.1:$PORT" > "$WORKDIR/traced.json" 2>/dev/null
-	kill -INT $tracer; wait $tracer 2>/dev/null; untrack $tracer
+	stop_pid $tracer INT
 	# The total row: "100.00 seconds usecs/call calls [errors] total".
 	calls=$(awk '$NF == "total" { print $4 }' "$WORKDIR/strace.out")
 	lines=$(field "$WORKDIR/traced.json" lines)

@@ -72,9 +72,7 @@ else
 fi
 
 # The non-reader vanishes; the daemon closes its connection and carries on.
-kill -KILL $hog
-wait $hog 2>/dev/null
-untrack $hog
+stop_pid $hog KILL
 check "the non-reader's connection is closed after it is killed" \
     wait_until fd_is "$base_fds"
 printf 'still healthy\n' > "$WORKDIR/after"

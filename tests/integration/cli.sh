@@ -24,9 +24,7 @@ run() {
 		STATUS=$WAIT_STATUS
 	else
 		STATUS=running
-		kill -KILL $_pid
-		wait $_pid 2>/dev/null
-		untrack $_pid
+		stop_pid $_pid KILL
 	fi
 }
 status_is() {

@@ -47,9 +47,7 @@ done
 all_open() { [ "$(fd_count)" -ge $((base + CLIENTS)) ]; }
 check "$CLIENTS connections are open at once" wait_until all_open
 
-kill "$gate_pid"
-wait "$gate_pid" 2>/dev/null
-untrack "$gate_pid"
+stop_pid "$gate_pid"
 
 exited=0
 for p in $nc_pids; do

@@ -69,9 +69,7 @@ connected_and_sending() {
 }
 check "$VANISH garbage senders are connected and sending" connected_and_sending
 for p in $vanish_pids; do
-	kill -KILL "$p"
-	wait "$p" 2>/dev/null
-	untrack "$p"
+	stop_pid "$p" KILL
 done
 
 # A client vanishes while the daemon holds a partial line for it.  The

@@ -129,8 +129,7 @@ check "haproxy marks it UP again" wait_until grep -q 'Server pingpongd/pp1 is UP
 served_by_1() { every_source_served && grep -q 'PROXY v2 header, client 127\.0\.0\.[2-9]:' "$D1_LOG.2"; }
 check "clients reach the restarted daemon again" wait_until served_by_1
 
-kill -TERM "$HP_PID"; wait "$HP_PID" 2>/dev/null; untrack "$HP_PID"
-for pid in "$D1_PID" "$D2_PID"; do
-	kill -TERM "$pid"; wait "$pid" 2>/dev/null; untrack "$pid"
+for pid in "$HP_PID" "$D1_PID" "$D2_PID"; do
+	stop_pid "$pid"
 done
 finish

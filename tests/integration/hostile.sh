@@ -59,7 +59,7 @@ fi
 check "the resets were seen as errors or ends, not as trouble" \
     wait_until log_has "closed: read: Connection reset by peer\|closed: end of input\|closed: write: Connection reset by peer\|closed: write: Broken pipe"
 
-kill -KILL $hog; wait $hog 2>/dev/null; untrack $hog
+stop_pid $hog KILL
 kill_client silent
 send good 'after the trouble\n'
 check "the good client is still served" wait_echoed good

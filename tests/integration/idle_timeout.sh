@@ -59,9 +59,7 @@ sleep 2
 still_open() { alive "$1" && ! log_has "closed: idle timeout"; }
 check "with idle_timeout = 0 an idle client is still connected after 2 s" \
     still_open $never
-kill $never
-wait $never 2>/dev/null
-untrack $never
+stop_pid $never
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 

@@ -83,6 +83,14 @@ wait_exit() {
 	untrack "$1"
 }
 
+# stop_pid PID [SIGNAL]: signal a tracked process (TERM by default), reap it
+# and untrack it; one that has already exited is only reaped.
+stop_pid() {
+	kill "-${2:-TERM}" "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	untrack "$1"
+}
+
 # ini NAME SECTION.KEY=VALUE...: write $WORKDIR/NAME.ini and print its path.
 # Each SECTION gets one [SECTION] header, the sections in the order they
 # first appear, each KEY = VALUE line under its own in argument order; a key
@@ -252,10 +260,7 @@ out_has() { [ "$(out_size "$1")" -ge "$2" ]; }
 # close_client NAME: end the client's input (nc half-closes); true once nc
 # has exited, that is once the daemon has echoed the rest and closed.
 close_client() {
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h" 2>/dev/null
-	wait "$_h" 2>/dev/null
-	untrack "$_h"
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 	wait_exit "$(client_pid "$1")"
 }
 
@@ -294,8 +299,7 @@ hold_clients() {
 }
 # release NAME: the held connections close; waits for the loadclient.
 release() {
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h"; wait "$_h" 2>/dev/null; untrack "$_h"
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 	_p=$(cat "$WORKDIR/$1.pid")
 	wait "$_p"; untrack "$_p"
 }
@@ -309,14 +313,8 @@ closes_clean() {
 # kill_client NAME: the client vanishes (SIGKILL, no shutdown of its own);
 # the kernel closes its socket, with a reset if echo was left unread.
 kill_client() {
-	_p=$(client_pid "$1")
-	kill -KILL "$_p" 2>/dev/null
-	wait "$_p" 2>/dev/null
-	untrack "$_p"
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h" 2>/dev/null
-	wait "$_h" 2>/dev/null
-	untrack "$_h"
+	stop_pid "$(client_pid "$1")" KILL
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 }
 
 # finish: end the script; prints the plan now when it was not declared first.

@@ -81,11 +81,7 @@ start_badecho() {
 	wait_until grep -q '^port ' "$WORKDIR/badecho.out" || return 1
 	BAD_PORT=$(sed -n 's/^port //p' "$WORKDIR/badecho.out")
 }
-stop_badecho() {
-	kill "$BAD_PID" 2>/dev/null
-	wait "$BAD_PID" 2>/dev/null
-	untrack "$BAD_PID"
-}
+stop_badecho() { stop_pid "$BAD_PID"; }
 
 have_ipv6=no
 if grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \

@@ -54,9 +54,7 @@ else
 		    test "$(notes_count "^$what")" -eq 0
 	done
 fi
-kill -TERM "$LISTENER_PID"
-wait "$LISTENER_PID"
-untrack "$LISTENER_PID"
+stop_pid "$LISTENER_PID"
 
 # systemd-socket-activate binds the port and starts the daemon on the first
 # connection.  A port taken by someone else makes it fail: try another.
@@ -72,9 +70,7 @@ activate() {
 	if wait_until grep -q "Listening on 127.0.0.1:$ACT_PORT" "$ACT_LOG"; then
 		return 0
 	fi
-	kill -KILL "$ACT_PID" 2>/dev/null
-	wait "$ACT_PID" 2>/dev/null
-	untrack "$ACT_PID"
+	stop_pid "$ACT_PID" KILL
 	return 1
 }
 tries=0

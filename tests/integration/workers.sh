@@ -103,7 +103,7 @@ if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 	check "WATCHDOG=1 while both workers beat" wait_until pings
 	stop_daemon TERM
 	check "STOPPING=1 on SIGTERM" grep -q '^STOPPING=1' "$WORKDIR/notes"
-	kill -TERM $listener; wait $listener; untrack $listener
+	stop_pid $listener
 
 	# Socket activation: every worker watches the passed socket.
 	ACT_PORT=""
@@ -121,7 +121,7 @@ if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 		if wait_until grep -q "Listening on 127.0.0.1:$p" "$WORKDIR/act.log"; then
 			ACT_PORT=$p
 		else
-			kill -KILL $act 2>/dev/null; wait $act 2>/dev/null; untrack $act
+			stop_pid $act KILL
 		fi
 	done
 	printf 'activated\n' > "$WORKDIR/a"
