@@ -83,6 +83,17 @@ wait_exit() {
 	untrack "$1"
 }
 
+# wait_clients: wait for every tracked process but the daemon to exit on
+# its own, and untrack each.  No WAIT_SECONDS here: the clients bound their
+# own time (nc -w, the soak's end).
+wait_clients() {
+	for _w in $TEST_PIDS; do
+		[ "$_w" = "$DAEMON_PID" ] && continue
+		wait "$_w"
+		untrack "$_w"
+	done
+}
+
 # stop_pid PID [SIGNAL]: signal a tracked process (TERM by default), reap it
 # and untrack it; one that has already exited is only reaped.
 stop_pid() {

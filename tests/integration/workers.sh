@@ -23,11 +23,7 @@ while [ $i -lt 200 ]; do
 	track $!
 	i=$((i + 1))
 done
-for p in $TEST_PIDS; do
-	[ "$p" = "$DAEMON_PID" ] && continue
-	wait "$p"
-	untrack "$p"
-done
+wait_clients
 bad=0
 i=0
 while [ $i -lt 200 ]; do

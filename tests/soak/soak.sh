@@ -89,12 +89,7 @@ for c in 1 2 3 4; do
 	churner "$c" &
 	track $!
 done
-workers=$TEST_PIDS
-for p in $workers; do
-	[ "$p" = "$DAEMON_PID" ] && continue
-	wait "$p"
-	untrack "$p"
-done
+wait_clients
 
 churns=$(cat "$WORKDIR"/churn.*.count 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
 diag "churn exchanges: $churns; failures: $(wc -l < "$WORKDIR/failures")"
