@@ -5,9 +5,7 @@
 CHECKS=7
 plan $CHECKS
 
-# /proc/net/if_inet6 lists ::1 on lo when the IPv6 loopback is up.
-if ! grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
-    2>/dev/null; then
+if ! ipv6_loopback; then
 	i=0
 	while [ $i -lt $CHECKS ]; do
 		skip "no IPv6 loopback"

@@ -185,6 +185,12 @@ listen_port() {
 	    "$DAEMON_LOG" | tail -n 1
 }
 
+# ipv6_loopback: ::1 is up on lo, as /proc/net/if_inet6 lists it.
+ipv6_loopback() {
+	grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
+	    2>/dev/null
+}
+
 # CPU time the daemon has used, in clock ticks (1/100 s): utime + stime.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 

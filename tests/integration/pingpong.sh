@@ -84,10 +84,7 @@ start_badecho() {
 stop_badecho() { stop_pid "$BAD_PID"; }
 
 have_ipv6=no
-if grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
-    2>/dev/null; then
-	have_ipv6=yes
-fi
+if ipv6_loopback; then have_ipv6=yes; fi
 if [ "$have_ipv6" = yes ]; then
 	cfg=$(ini pingpong server.listen=127.0.0.1:0 "server.listen=[::1]:0" \
 	    connection.max_line=4k)
