@@ -8,7 +8,7 @@
 # Environment: BENCH_SECONDS (per row, default 5), PINGPONGD, PINGPONG.
 . "${abs_top_srcdir:-.}/tests/bench/benchlib.sh"
 
-cfg=$(bench_config "")
+cfg=$(bench_config)
 # shellcheck disable=SC2034 # read by start_daemon in lib.sh
 PINGPONGD_WRAPPER="$SERVER_CPU"
 start_daemon "$cfg" || { echo "bench: pingpongd did not start" >&2; exit 2; }
@@ -38,7 +38,7 @@ bench_loads row
 # connection over with its first line: one wakeup less per connection.
 # Not in bench_config: the idle row's silent connections would then stay
 # in the kernel and cost the daemon nothing.
-bench_config "defer_accept = 1s" > /dev/null
+bench_config server.defer_accept=1s > /dev/null
 kill -HUP "$DAEMON_PID"
 deferred="connect, one line, close; defer_accept = 1s"
 if wait_until log_has "reloaded"; then
@@ -58,7 +58,7 @@ if command -v strace > /dev/null; then
 	sleep 0.5
 	$CLIENT_CPU "$PINGPONG" --bench --json -t 2 -C 50 -d 16 -s 32 \
 	    "127.0.0.1:$PORT" > "$WORKDIR/traced.json" 2>/dev/null
-	kill -INT $tracer; wait $tracer 2>/dev/null; untrack $tracer
+	stop_pid $tracer INT
 	# The total row: "100.00 seconds usecs/call calls [errors] total".
 	calls=$(awk '$NF == "total" { print $4 }' "$WORKDIR/strace.out")
 	lines=$(field "$WORKDIR/traced.json" lines)

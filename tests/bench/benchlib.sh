@@ -22,15 +22,10 @@ else
 	CLIENT_CPU=""
 fi
 
-# bench_config [LINE]: the config pingpongd is benchmarked with, plus LINE
-# in [server] when given; prints its path.
+# bench_config [SECTION.KEY=VALUE...]: the config pingpongd is benchmarked
+# with, plus these keys as ini takes them; prints its path.
 bench_config() {
-	config bench <<INI
-[server]
-listen = 127.0.0.1:0
-max_connections = 19000
-${1:-}
-INI
+	ini bench server.listen=127.0.0.1:0 server.max_connections=19000 "$@"
 }
 
 # bench_loads FUNCTION: FUNCTION LABEL PINGPONG-ARGS... for each load of the

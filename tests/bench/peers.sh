@@ -301,7 +301,8 @@ run() {
 	pingpongd)
 		# shellcheck disable=SC2034 # read by start_daemon in lib.sh
 		PINGPONGD_WRAPPER="$SERVER_CPU"
-		start_daemon "$(bench_config "")" ;;
+		# shellcheck disable=SC2119 # the benchmark's config as it is
+		start_daemon "$(bench_config)" ;;
 	node) start_peer node "$PEER_SRC/node_echo.js" ;;
 	redis) start_redis ;;
 	*) start_peer "$(command_of "$1")" ;;

@@ -11,15 +11,8 @@ EXCHANGES=5
 
 plan 13
 
-cfg=$(config backpressure <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 64k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini backpressure server.listen=127.0.0.1:0 connection.max_line=64k \
+    daemon.log_level=debug)
 check "daemon starts with max_line 64k" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)
@@ -79,9 +72,7 @@ else
 fi
 
 # The non-reader vanishes; the daemon closes its connection and carries on.
-kill -KILL $hog
-wait $hog 2>/dev/null
-untrack $hog
+stop_pid $hog KILL
 check "the non-reader's connection is closed after it is killed" \
     wait_until fd_is "$base_fds"
 printf 'still healthy\n' > "$WORKDIR/after"

@@ -24,9 +24,7 @@ run() {
 		STATUS=$WAIT_STATUS
 	else
 		STATUS=running
-		kill -KILL $_pid
-		wait $_pid 2>/dev/null
-		untrack $_pid
+		stop_pid $_pid KILL
 	fi
 }
 status_is() {
@@ -63,13 +61,7 @@ run long_eq --test --config="$GOOD"
 check "--test --config=FILE: exit status 0" status_is 0
 
 # A bad value on line 4: exit 78 (EX_CONFIG), message with FILE:LINE and key.
-bad=$(config badvalue <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = lots
-INI
-)
+bad=$(ini badvalue server.listen=127.0.0.1:0 connection.max_line=lots)
 run badvalue -t -c "$bad"
 check "-t on a bad value: exit status 78" status_is 78
 check "... the message names $bad:4 and max_line" \
@@ -77,12 +69,7 @@ check "... the message names $bad:4 and max_line" \
 run badvalue_run -c "$bad"
 check "starting on a bad value: exit status 78" status_is 78
 
-unknown=$(config unknown <<'INI'
-[server]
-listen = 127.0.0.1:0
-colour = blue
-INI
-)
+unknown=$(ini unknown server.listen=127.0.0.1:0 server.colour=blue)
 run unknown -t -c "$unknown"
 check "-t on an unknown key: exit status 78" status_is 78
 check "... the message names $unknown:3 and colour" \
@@ -125,17 +112,9 @@ run long_version --version
 check "--version: exit status 0 and the version" version_ok long_version
 
 # An address already in use: exit 71 (EX_OSERR) naming the address.
-cfg=$(config first <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini first server.listen=127.0.0.1:0)
 check "a first daemon starts on a free port" start_daemon "$cfg"
-taken=$(config taken <<INI
-[server]
-listen = 127.0.0.1:$PORT
-INI
-)
+taken=$(ini taken "server.listen=127.0.0.1:$PORT")
 run taken -c "$taken"
 check "a second daemon on the same address: exit status 71" status_is 71
 check "... the message names 127.0.0.1:$PORT and 'Address already in use'" \

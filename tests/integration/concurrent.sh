@@ -8,13 +8,7 @@ CLIENTS=200
 
 plan 7
 
-cfg=$(config concurrent <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 1k
-INI
-)
+cfg=$(ini concurrent server.listen=127.0.0.1:0 connection.max_line=1k)
 check "daemon starts on a free port" start_daemon "$cfg"
 base=$(fd_count)
 
@@ -53,9 +47,7 @@ done
 all_open() { [ "$(fd_count)" -ge $((base + CLIENTS)) ]; }
 check "$CLIENTS connections are open at once" wait_until all_open
 
-kill "$gate_pid"
-wait "$gate_pid" 2>/dev/null
-untrack "$gate_pid"
+stop_pid "$gate_pid"
 
 exited=0
 for p in $nc_pids; do

@@ -12,11 +12,7 @@ plan 25
 # A port for the valid listen line that comes before each mistake; if the
 # daemon started anyway, it would be bound.  A daemon on port 0 finds one
 # free.
-cfg=$(config guard <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini guard server.listen=127.0.0.1:0)
 start_daemon "$cfg"
 GUARD_PORT=$PORT
 stop_daemon TERM

@@ -8,20 +8,11 @@
 
 plan 7
 
-write_cfg() {
-	cat > "$WORKDIR/defer.ini" <<INI
-[server]
-listen = 127.0.0.1:0
-defer_accept = $1
-max_connections = $2
-[daemon]
-log_level = debug
-INI
-}
 # An hour: far past WAIT_SECONDS, so only the option can keep a client out.
-write_cfg 1h 1
+cfg=$(ini defer server.listen=127.0.0.1:0 server.defer_accept=1h \
+    server.max_connections=1 daemon.log_level=debug)
 check "daemon starts with defer_accept = 1h and max_connections = 1" \
-    start_daemon "$WORKDIR/defer.ini"
+    start_daemon "$cfg"
 
 # lport NAME: the local port of client NAME's connection (established on
 # the client's side as soon as the handshake is done, deferred or not).
@@ -63,7 +54,8 @@ check "the daemon took one connection, the talker's, into its one slot" \
 close_client talker
 close_client silent
 
-write_cfg 0 100
+ini defer server.listen=127.0.0.1:0 server.defer_accept=0 \
+    server.max_connections=100 daemon.log_level=debug > /dev/null
 kill -HUP "$DAEMON_PID"
 wait_until reloads_at_least 1
 open_client prompt
@@ -72,7 +64,8 @@ check "after a reload to 0, a silent client is taken at once" \
 
 # The kernel offers a silent connection again after its SYN-ACK retries,
 # at 1, 3 and 7 s: 5 s takes three, ample time to see it held first.
-write_cfg 5s 100
+ini defer server.listen=127.0.0.1:0 server.defer_accept=5s \
+    server.max_connections=100 daemon.log_level=debug > /dev/null
 kill -HUP "$DAEMON_PID"
 wait_until reloads_at_least 2
 open_client late

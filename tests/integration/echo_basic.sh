@@ -5,13 +5,7 @@
 
 plan 9
 
-cfg=$(config basic <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-INI
-)
+cfg=$(ini basic server.listen=127.0.0.1:0 connection.max_line=4k)
 check "daemon starts on a free port" start_daemon "$cfg"
 
 printf 'hello, pingpongd\n' > "$WORKDIR/one"

@@ -6,7 +6,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 NOFILE=32               # the daemon's whole descriptor budget
 CROWD=60                # connections that will not all fit
 CPU_TICKS_MAX=20        # clock ticks (1/100 s) of CPU allowed over the watch
@@ -14,11 +13,7 @@ WATCH_SECONDS=2
 
 plan 8
 
-cfg=$(config emfile <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini emfile server.listen=127.0.0.1:0)
 # ulimit -n sets the hard limit too, so the daemon cannot raise it back.
 printf '#!/bin/sh\nulimit -n %d || exit 1\nexec "$@"\n' "$NOFILE" \
     > "$WORKDIR/limited"

@@ -9,15 +9,8 @@ VANISH=10       # clients that send garbage and are killed mid-stream
 
 plan 11
 
-cfg=$(config errors <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini errors server.listen=127.0.0.1:0 connection.max_line=4k \
+    daemon.log_level=debug)
 check "daemon starts" start_daemon "$cfg"
 
 # The client in the middle of an exchange: a line echoed, and a partial
@@ -76,9 +69,7 @@ connected_and_sending() {
 }
 check "$VANISH garbage senders are connected and sending" connected_and_sending
 for p in $vanish_pids; do
-	kill -KILL "$p"
-	wait "$p" 2>/dev/null
-	untrack "$p"
+	stop_pid "$p" KILL
 done
 
 # A client vanishes while the daemon holds a partial line for it.  The
@@ -102,8 +93,7 @@ closed() { log_count ' debug: connection [0-9]* closed: '; }
 all_but_main_closed() { [ "$(closed)" -eq $(($(opened) - 1)) ]; }
 check "every connection but the main one has been closed" \
     wait_until all_but_main_closed
-closes_with_all_echoed() { close_client "$1" && echoed "$1"; }
-check "the main client ends with every byte it sent" closes_with_all_echoed main
+check "the main client ends with every byte it sent" closes_clean main
 
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0

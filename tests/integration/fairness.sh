@@ -5,7 +5,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 FLOOD_SECONDS=4
 ROUNDTRIPS=300
 # A starved client would wait for the whole flood (seconds); a fair loop
@@ -15,11 +14,7 @@ WORST_MS_MAX=1000
 
 plan 5
 
-cfg=$(config fairness <<'INI'
-[server]
-listen = 127.0.0.1:0
-INI
-)
+cfg=$(ini fairness server.listen=127.0.0.1:0)
 check "daemon starts" start_daemon "$cfg"
 
 "$LOADCLIENT" flood "$PORT" "$FLOOD_SECONDS" > "$WORKDIR/flood.out" \

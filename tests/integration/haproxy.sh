@@ -14,17 +14,9 @@ check "the shipped conf/haproxy.cfg is valid for haproxy -c" \
     haproxy -c -q -f "${abs_top_srcdir:-.}/conf/haproxy.cfg"
 
 daemon_cfg() {
-	cat > "$WORKDIR/$1.ini" <<INI
-[server]
-listen = 127.0.0.1:$2
-proxy_protocol = on
-[connection]
-max_per_ip = 1
-[daemon]
-log_level = debug
-shutdown_timeout = 2s
-INI
-	echo "$WORKDIR/$1.ini"
+	ini "$1" "server.listen=127.0.0.1:$2" server.proxy_protocol=on \
+	    connection.max_per_ip=1 daemon.log_level=debug \
+	    daemon.shutdown_timeout=2s
 }
 
 # start_instance N PORT: a daemon whose PID, log and port go in D<N>_*.
@@ -137,8 +129,7 @@ check "haproxy marks it UP again" wait_until grep -q 'Server pingpongd/pp1 is UP
 served_by_1() { every_source_served && grep -q 'PROXY v2 header, client 127\.0\.0\.[2-9]:' "$D1_LOG.2"; }
 check "clients reach the restarted daemon again" wait_until served_by_1
 
-kill -TERM "$HP_PID"; wait "$HP_PID" 2>/dev/null; untrack "$HP_PID"
-for pid in "$D1_PID" "$D2_PID"; do
-	kill -TERM "$pid"; wait "$pid" 2>/dev/null; untrack "$pid"
+for pid in "$HP_PID" "$D1_PID" "$D2_PID"; do
+	stop_pid "$pid"
 done
 finish

@@ -7,7 +7,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 MAX_LINE_KB=64
 # The non-reader may cost its held and pending bytes (max_line) and the
 # read scratch: allow a little more than that and the allocator's slack.
@@ -15,15 +14,8 @@ RSS_GROWTH_KB=$((4 * MAX_LINE_KB + 2048))
 
 plan 10
 
-cfg=$(config hostile <<INI
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = ${MAX_LINE_KB}k
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini hostile server.listen=127.0.0.1:0 \
+    "connection.max_line=${MAX_LINE_KB}k" daemon.log_level=debug)
 check "daemon starts" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)
@@ -67,7 +59,7 @@ fi
 check "the resets were seen as errors or ends, not as trouble" \
     wait_until log_has "closed: read: Connection reset by peer\|closed: end of input\|closed: write: Connection reset by peer\|closed: write: Broken pipe"
 
-kill -KILL $hog; wait $hog 2>/dev/null; untrack $hog
+stop_pid $hog KILL
 kill_client silent
 send good 'after the trouble\n'
 check "the good client is still served" wait_echoed good

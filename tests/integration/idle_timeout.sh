@@ -6,15 +6,8 @@
 
 plan 11
 
-cfg=$(config idle <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-idle_timeout = 1s
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini idle server.listen=127.0.0.1:0 connection.idle_timeout=1s \
+    daemon.log_level=debug)
 check "daemon starts with idle_timeout = 1s" start_daemon "$cfg"
 
 # An idle client: it sends nothing and, without -N, does not half-close
@@ -48,21 +41,12 @@ check "only the idle connection was closed for idleness" \
 idled_out_twice() { [ "$(log_count 'closed: idle timeout')" -eq 2 ]; }
 check "the active client is closed once it stops sending" \
     wait_until idled_out_twice
-closes_with_all_echoed() { close_client "$1" && echoed "$1"; }
-check "its nc then ends and everything it sent came back" \
-    closes_with_all_echoed active
+check "its nc then ends and everything it sent came back" closes_clean active
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 
-cfg=$(config never <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-idle_timeout = 0
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini never server.listen=127.0.0.1:0 connection.idle_timeout=0 \
+    daemon.log_level=debug)
 check "daemon starts with idle_timeout = 0" \
     start_daemon "$cfg" "$WORKDIR/never.log"
 nc 127.0.0.1 "$PORT" < /dev/null > "$WORKDIR/never.out" 2>&1 &
@@ -75,9 +59,7 @@ sleep 2
 still_open() { alive "$1" && ! log_has "closed: idle timeout"; }
 check "with idle_timeout = 0 an idle client is still connected after 2 s" \
     still_open $never
-kill $never
-wait $never 2>/dev/null
-untrack $never
+stop_pid $never
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 

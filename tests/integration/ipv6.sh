@@ -5,9 +5,7 @@
 CHECKS=7
 plan $CHECKS
 
-# /proc/net/if_inet6 lists ::1 on lo when the IPv6 loopback is up.
-if ! grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
-    2>/dev/null; then
+if ! ipv6_loopback; then
 	i=0
 	while [ $i -lt $CHECKS ]; do
 		skip "no IPv6 loopback"
@@ -17,14 +15,8 @@ if ! grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
 fi
 
 # IPv6 first, so that PORT (the first listener's) is the IPv6 one.
-cfg=$(config ipv6 <<'INI'
-[server]
-listen = [::1]:0
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-INI
-)
+cfg=$(ini ipv6 "server.listen=[::1]:0" server.listen=127.0.0.1:0 \
+    connection.max_line=4k)
 check "daemon starts on [::1]:0 and 127.0.0.1:0" start_daemon "$cfg"
 check "it logs 'listening on [::1]:PORT'" \
     test "$(listen_port '\[::1\]')" = "$PORT"

@@ -8,16 +8,8 @@
 
 plan 5
 
-write_cfg() {
-	cat > "$WORKDIR/ka.ini" <<INI
-[server]
-listen = 127.0.0.1:0
-[connection]
-tcp_keepalive = $1
-INI
-}
-write_cfg 7s
-check "daemon starts with tcp_keepalive = 7s" start_daemon "$WORKDIR/ka.ini"
+cfg=$(ini ka server.listen=127.0.0.1:0 connection.tcp_keepalive=7s)
+check "daemon starts with tcp_keepalive = 7s" start_daemon "$cfg"
 
 # timers NAME: the kernel's timer on the daemon's end of client NAME's
 # connection, from its local port.
@@ -41,7 +33,7 @@ wait_echoed first
 timers first | sed 's/^/# /'
 check "the connection has a keepalive timer of under 10 s" short_keepalive first
 
-write_cfg 0
+ini ka server.listen=127.0.0.1:0 connection.tcp_keepalive=0 > /dev/null
 kill -HUP "$DAEMON_PID"
 wait_until log_has "reloaded"
 open_client second
@@ -51,7 +43,7 @@ timers second | sed 's/^/# /'
 check "after a reload to 0, a new connection has no keepalive timer" \
     no_keepalive second
 check "the first connection keeps its keepalive" short_keepalive first
-write_cfg 7s
+ini ka server.listen=127.0.0.1:0 connection.tcp_keepalive=7s > /dev/null
 kill -HUP "$DAEMON_PID"
 reloaded_twice() { [ "$(log_count "reloaded")" -ge 2 ]; }
 wait_until reloaded_twice

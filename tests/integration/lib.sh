@@ -83,10 +83,60 @@ wait_exit() {
 	untrack "$1"
 }
 
-# config NAME: write stdin to $WORKDIR/NAME.ini and print its path.
-config() {
-	cat > "$WORKDIR/$1.ini"
-	echo "$WORKDIR/$1.ini"
+# wait_clients: wait for every tracked process but the daemon to exit on
+# its own, and untrack each.  No WAIT_SECONDS here: the clients bound their
+# own time (nc -w, the soak's end).
+wait_clients() {
+	for _w in $TEST_PIDS; do
+		[ "$_w" = "$DAEMON_PID" ] && continue
+		wait "$_w"
+		untrack "$_w"
+	done
+}
+
+# stop_pid PID [SIGNAL]: signal a tracked process (TERM by default), reap it
+# and untrack it; one that has already exited is only reaped.
+stop_pid() {
+	kill "-${2:-TERM}" "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	untrack "$1"
+}
+
+# ini NAME SECTION.KEY=VALUE...: write $WORKDIR/NAME.ini and print its path.
+# Each SECTION gets one [SECTION] header, the sections in the order they
+# first appear, each KEY = VALUE line under its own in argument order; a key
+# given twice (two server.listen=) gives two lines.  A VALUE may hold spaces
+# and '=' when the argument is quoted.  The same NAME again replaces the
+# file: a rewrite before a SIGHUP.
+ini() {
+	_ini=$WORKDIR/$1.ini
+	shift
+	_sections=""
+	for _a in "$@"; do
+		_k=${_a%%=*}
+		# The section names are kept in a list split at spaces.
+		case $_k in
+		"$_a" | .* | *. | *.*.* | *[!A-Za-z0-9_.-]*) _k="" ;;
+		esac
+		case $_k in
+		*.*) ;;
+		*) echo "ini: not SECTION.KEY=VALUE: $_a" >&2; return 1 ;;
+		esac
+		case " $_sections " in
+		*" ${_k%.*} "*) ;;
+		*) _sections="$_sections ${_k%.*}" ;;
+		esac
+	done
+	# Moved into place whole, so that a reload never reads half a file.
+	for _s in $_sections; do
+		echo "[$_s]"
+		for _a in "$@"; do
+			_k=${_a%%=*}
+			if [ "${_k%.*}" = "$_s" ]; then
+				printf '%s = %s\n' "${_k#*.}" "${_a#*=}"
+			fi
+		done
+	done > "$_ini.tmp" && mv "$_ini.tmp" "$_ini" && echo "$_ini"
 }
 
 # start_daemon CONFIG [LOG]: run pingpongd in the background and wait until
@@ -133,6 +183,12 @@ wait_daemon() {
 listen_port() {
 	sed -n "s/.*listening on $1:\([0-9][0-9]*\) (token .*/\1/p" \
 	    "$DAEMON_LOG" | tail -n 1
+}
+
+# ipv6_loopback: ::1 is up on lo, as /proc/net/if_inet6 lists it.
+ipv6_loopback() {
+	grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
+	    2>/dev/null
 }
 
 # CPU time the daemon has used, in clock ticks (1/100 s): utime + stime.
@@ -221,10 +277,7 @@ out_has() { [ "$(out_size "$1")" -ge "$2" ]; }
 # close_client NAME: end the client's input (nc half-closes); true once nc
 # has exited, that is once the daemon has echoed the rest and closed.
 close_client() {
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h" 2>/dev/null
-	wait "$_h" 2>/dev/null
-	untrack "$_h"
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 	wait_exit "$(client_pid "$1")"
 }
 
@@ -263,26 +316,22 @@ hold_clients() {
 }
 # release NAME: the held connections close; waits for the loadclient.
 release() {
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h"; wait "$_h" 2>/dev/null; untrack "$_h"
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 	_p=$(cat "$WORKDIR/$1.pid")
 	wait "$_p"; untrack "$_p"
 }
 
-# closes_clean NAME: close_client, and everything sent came back.
-closes_clean() { close_client "$1" && echoed "$1"; }
+# closes_clean NAME...: close_client each in turn, and everything each sent
+# came back; false at the first that fails.
+closes_clean() {
+	for _n in "$@"; do close_client "$_n" && echoed "$_n" || return 1; done
+}
 
 # kill_client NAME: the client vanishes (SIGKILL, no shutdown of its own);
 # the kernel closes its socket, with a reset if echo was left unread.
 kill_client() {
-	_p=$(client_pid "$1")
-	kill -KILL "$_p" 2>/dev/null
-	wait "$_p" 2>/dev/null
-	untrack "$_p"
-	_h=$(cat "$WORKDIR/$1.holder")
-	kill "$_h" 2>/dev/null
-	wait "$_h" 2>/dev/null
-	untrack "$_h"
+	stop_pid "$(client_pid "$1")" KILL
+	stop_pid "$(cat "$WORKDIR/$1.holder")"
 }
 
 # finish: end the script; prints the plan now when it was not declared first.

@@ -8,14 +8,8 @@
 
 plan 7
 
-cfg=$(config line <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-idle_timeout = 60s
-line_timeout = 1s
-INI
-)
+cfg=$(ini line server.listen=127.0.0.1:0 connection.idle_timeout=60s \
+    connection.line_timeout=1s)
 check "daemon starts with line_timeout = 1s" start_daemon "$cfg"
 
 # The trickler sends one byte every 0.2 s and never a newline: its idle

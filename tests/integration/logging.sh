@@ -6,13 +6,7 @@
 
 plan 8
 
-cfg=$(config debug <<'INI'
-[server]
-listen = 127.0.0.1:0
-[daemon]
-log_level = debug
-INI
-)
+cfg=$(ini debug server.listen=127.0.0.1:0 daemon.log_level=debug)
 
 # journald hands the daemon a stream and names it "DEV:INODE": here the log
 # file itself stands for that stream.
@@ -39,13 +33,7 @@ check "plain: no priority prefix" test "$(grep -c '^<' "$PLOG")" -eq 0
 stop_daemon TERM
 
 # At info, no connection is logged.
-cfg=$(config info <<'INI'
-[server]
-listen = 127.0.0.1:0
-[daemon]
-log_level = info
-INI
-)
+cfg=$(ini info server.listen=127.0.0.1:0 daemon.log_level=info)
 ILOG="$WORKDIR/info.log"
 start_daemon "$cfg" "$ILOG"
 echoes_back "$WORKDIR/line"

@@ -7,7 +7,6 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 MAX_LINE=4096
 HOLDERS=5000
 OVERHEAD_KB=8192        # slots, event loop and allocator slack for 5,000
@@ -37,14 +36,8 @@ check_rss() {
 
 plan 8
 
-cfg=$(config memory <<INI
-[server]
-listen = 127.0.0.1:0
-max_connections = 20000
-[connection]
-max_line = $MAX_LINE
-INI
-)
+cfg=$(ini memory server.listen=127.0.0.1:0 server.max_connections=20000 \
+    "connection.max_line=$MAX_LINE")
 check "daemon starts" start_daemon "$cfg"
 
 open_count() { [ "$(($(fd_count) - base_fds))" -eq "$1" ]; }

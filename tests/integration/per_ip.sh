@@ -8,16 +8,8 @@
 
 plan 9
 
-write_cfg() {
-	cat > "$WORKDIR/per_ip.ini" <<INI
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_per_ip = $1
-INI
-}
-write_cfg 2
-check "daemon starts with max_per_ip = 2" start_daemon "$WORKDIR/per_ip.ini"
+cfg=$(ini per_ip server.listen=127.0.0.1:0 connection.max_per_ip=2)
+check "daemon starts with max_per_ip = 2" start_daemon "$cfg"
 
 open_client a1 "$PORT" 127.0.0.1
 open_client a2 "$PORT" 127.0.0.1
@@ -42,7 +34,7 @@ check "the open connections are not disturbed" wait_echoed a1
 check "closing one frees its place" closes_clean a2
 check "then 127.0.0.1 is served again" echoes_back "$WORKDIR/third"
 
-write_cfg 0
+ini per_ip server.listen=127.0.0.1:0 connection.max_per_ip=0 > /dev/null
 kill -HUP "$DAEMON_PID"
 wait_until log_has "reloaded"
 open_client a3 "$PORT" 127.0.0.1

@@ -81,26 +81,15 @@ start_badecho() {
 	wait_until grep -q '^port ' "$WORKDIR/badecho.out" || return 1
 	BAD_PORT=$(sed -n 's/^port //p' "$WORKDIR/badecho.out")
 }
-stop_badecho() {
-	kill "$BAD_PID" 2>/dev/null
-	wait "$BAD_PID" 2>/dev/null
-	untrack "$BAD_PID"
-}
+stop_badecho() { stop_pid "$BAD_PID"; }
 
 have_ipv6=no
-if grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 \
-    2>/dev/null; then
-	have_ipv6=yes
-fi
-cfg=$(config pingpong <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-INI
-)
+if ipv6_loopback; then have_ipv6=yes; fi
 if [ "$have_ipv6" = yes ]; then
-	sed -i 's/^listen = 127.0.0.1:0$/&\nlisten = [::1]:0/' "$cfg"
+	cfg=$(ini pingpong server.listen=127.0.0.1:0 "server.listen=[::1]:0" \
+	    connection.max_line=4k)
+else
+	cfg=$(ini pingpong server.listen=127.0.0.1:0 connection.max_line=4k)
 fi
 check "daemon starts on a free port" start_daemon "$cfg"
 TARGET=127.0.0.1:$PORT

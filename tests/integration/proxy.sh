@@ -8,18 +8,9 @@
 
 plan 15
 
-write_cfg() {
-	cat > "$WORKDIR/proxy.ini" <<INI
-[server]
-listen = 127.0.0.1:0
-proxy_protocol = $1
-proxy_from = $2
-[daemon]
-log_level = debug
-INI
-}
-write_cfg on "127.0.0.1 ::1"
-check "daemon starts with proxy_protocol = on" start_daemon "$WORKDIR/proxy.ini"
+cfg=$(ini proxy server.listen=127.0.0.1:0 server.proxy_protocol=on \
+    "server.proxy_from=127.0.0.1 ::1" daemon.log_level=debug)
+check "daemon starts with proxy_protocol = on" start_daemon "$cfg"
 
 # exchange NAME: send $WORKDIR/NAME, keep the echo in NAME.echo.
 exchange() {
@@ -60,14 +51,16 @@ check "an incomplete header is closed after the header timeout" \
 kill_client late
 
 # Loopback no longer trusted: plain clients are served, headers refused.
-write_cfg on "192.0.2.0/24"
+ini proxy server.listen=127.0.0.1:0 server.proxy_protocol=on \
+    server.proxy_from=192.0.2.0/24 daemon.log_level=debug > /dev/null
 kill -HUP "$DAEMON_PID"
 wait_until log_has "reloaded"
 printf 'plain\n' > "$WORKDIR/plain"
 check "untrusted address without a header: served directly" echo_is plain 'plain\n'
 check "untrusted address sending a header: closed, nothing echoed" no_echo v1
 
-write_cfg off "127.0.0.1"
+ini proxy server.listen=127.0.0.1:0 server.proxy_protocol=off \
+    server.proxy_from=127.0.0.1 daemon.log_level=debug > /dev/null
 kill -HUP "$DAEMON_PID"
 refreshed() { [ "$(log_count 'reloaded')" -ge 2 ]; }
 wait_until refreshed

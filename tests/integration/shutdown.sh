@@ -8,12 +8,7 @@ plan 25
 
 # drain_config TIMEOUT: a config file with that shutdown_timeout.
 drain_config() {
-	config "drain-$1" <<INI
-[server]
-listen = 127.0.0.1:0
-[daemon]
-shutdown_timeout = $1
-INI
+	ini "drain-$1" server.listen=127.0.0.1:0 "daemon.shutdown_timeout=$1"
 }
 # Part 1 of a transfer: whole lines.  Part 2: more lines, then a final
 # partial line that only the end of input releases.
@@ -29,7 +24,6 @@ while [ $i -lt 300 ]; do
 done > "$WORKDIR/part2.lines"
 cp "$WORKDIR/part2.lines" "$WORKDIR/part2"
 printf 'and a final line with no newline' >> "$WORKDIR/part2"
-closes_with_all_echoed() { close_client "$1" && echoed "$1"; }
 exits_with() { wait_daemon && [ "$DAEMON_STATUS" -eq "$1" ]; }
 log_lacks() { ! log_has "$1"; }
 
@@ -53,7 +47,7 @@ for sig in TERM INT; do
 		    wait_until out_has midTERM "$lines_size"
 	fi
 	check "SIG$sig: the client ends its input and gets every byte (cmp)" \
-	    closes_with_all_echoed "mid$sig"
+	    closes_clean "mid$sig"
 	check "SIG$sig: the daemon then exits with status 0" exits_with 0
 	if [ $sig = TERM ]; then
 		check "SIGTERM: the drain ended with the client, not the timeout" \
@@ -88,12 +82,8 @@ check "... the first SIGTERM starts the drain" \
     wait_until log_has "SIGTERM: stopped accepting"
 # A SIGHUP during the drain, with the file now naming the very port just
 # closed, must not make the daemon listen again.
-config drain-10m > /dev/null <<INI
-[server]
-listen = 127.0.0.1:$PORT
-[daemon]
-shutdown_timeout = 10m
-INI
+ini drain-10m "server.listen=127.0.0.1:$PORT" daemon.shutdown_timeout=10m \
+    > /dev/null
 kill -HUP "$DAEMON_PID"
 # The next held bytes go in the same write as a line's end, so they reach
 # the daemon in the same read: the line's echo shows they are held.  It

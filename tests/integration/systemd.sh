@@ -11,12 +11,7 @@ NOTES="$WORKDIR/notes"
 
 # defer_accept is for sockets the daemon opens itself: a passed one is
 # left as the service manager made it, with a warning.
-cfg=$(config notify <<'INI'
-[server]
-listen = 127.0.0.1:0
-defer_accept = 5s
-INI
-)
+cfg=$(ini notify server.listen=127.0.0.1:0 server.defer_accept=5s)
 
 # The manager's end of the protocol, started before the daemon.
 "$LISTENER" "$WORKDIR/notify.sock" 60 > "$NOTES" &
@@ -59,9 +54,7 @@ else
 		    test "$(notes_count "^$what")" -eq 0
 	done
 fi
-kill -TERM "$LISTENER_PID"
-wait "$LISTENER_PID"
-untrack "$LISTENER_PID"
+stop_pid "$LISTENER_PID"
 
 # systemd-socket-activate binds the port and starts the daemon on the first
 # connection.  A port taken by someone else makes it fail: try another.
@@ -77,9 +70,7 @@ activate() {
 	if wait_until grep -q "Listening on 127.0.0.1:$ACT_PORT" "$ACT_LOG"; then
 		return 0
 	fi
-	kill -KILL "$ACT_PID" 2>/dev/null
-	wait "$ACT_PID" 2>/dev/null
-	untrack "$ACT_PID"
+	stop_pid "$ACT_PID" KILL
 	return 1
 }
 tries=0

@@ -8,18 +8,9 @@
 
 NOTIFY_LISTENER="${abs_top_builddir:-.}/tests/tools/notify_listener"
 
-write_cfg() {
-	cat > "$WORKDIR/workers.ini" <<INI
-[server]
-listen = 127.0.0.1:0
-$1
-workers = ${2:-2}
-[daemon]
-log_level = debug
-INI
-}
-write_cfg ""
-check "daemon starts with workers = 2" start_daemon "$WORKDIR/workers.ini"
+cfg=$(ini workers server.listen=127.0.0.1:0 server.workers=2 \
+    daemon.log_level=debug)
+check "daemon starts with workers = 2" start_daemon "$cfg"
 ports_of() { sed -n "s/.*worker $1: listening on 127\\.0\\.0\\.1:\\([0-9]*\\) (token 0).*/\\1/p" "$DAEMON_LOG"; }
 check "both workers listen on the one port $PORT (port 0 chosen once)" \
     test "$(ports_of 1)" = "$PORT" -a "$(ports_of 2)" = "$PORT"
@@ -32,11 +23,7 @@ while [ $i -lt 200 ]; do
 	track $!
 	i=$((i + 1))
 done
-for p in $TEST_PIDS; do
-	[ "$p" = "$DAEMON_PID" ] && continue
-	wait "$p"
-	untrack "$p"
-done
+wait_clients
 bad=0
 i=0
 while [ $i -lt 200 ]; do
@@ -46,7 +33,8 @@ done
 check "200 concurrent clients each get their own echo ($bad differ)" test "$bad" -eq 0
 
 # A reload reaches both workers: a new listen line on 127.0.0.2.
-write_cfg "listen = 127.0.0.2:0"
+ini workers server.listen=127.0.0.1:0 server.listen=127.0.0.2:0 \
+    server.workers=2 daemon.log_level=debug > /dev/null
 kill -HUP "$DAEMON_PID"
 both_listen_2() {
 	[ "$(grep -c 'worker [12]: listening on 127\.0\.0\.2:' "$DAEMON_LOG")" -eq 2 ]
@@ -55,7 +43,7 @@ check "SIGHUP: both workers open the new listen line" wait_until both_listen_2
 port2=$(listen_port '127\.0\.0\.2')
 printf 'reloaded\n' > "$WORKDIR/r"
 check "and it echoes" echoes_back "$WORKDIR/r" "$port2" 127.0.0.2
-printf '[server]\nbogus = 1\n' > "$WORKDIR/workers.ini"
+ini workers server.bogus=1 > /dev/null
 kill -HUP "$DAEMON_PID"
 check "SIGHUP with a bad file: logged with file:line, nothing changes" \
     wait_until log_has "reload failed.*workers.ini:2:"
@@ -83,8 +71,8 @@ check "both workers served connections" \
     test "$(served 1)" -gt 0 -a "$(served 2)" -gt 0
 
 # workers = auto: one per CPU.
-write_cfg "" auto
-start_daemon "$WORKDIR/workers.ini"
+start_daemon "$(ini workers server.listen=127.0.0.1:0 server.workers=auto \
+    daemon.log_level=debug)"
 cpus=$(nproc)
 [ "$cpus" -le 64 ] || cpus=64
 if [ "$cpus" -gt 1 ]; then
@@ -97,20 +85,21 @@ stop_daemon TERM
 
 if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 	# The main thread speaks to the service manager, for all workers.
-	write_cfg ""
+	cfg=$(ini workers server.listen=127.0.0.1:0 server.workers=2 \
+	    daemon.log_level=debug)
 	"$NOTIFY_LISTENER" "$WORKDIR/notify.sock" 60 > "$WORKDIR/notes" &
 	listener=$!
 	track $listener
 	wait_until grep -q LISTENING "$WORKDIR/notes"
 	NOTIFY_SOCKET="$WORKDIR/notify.sock" WATCHDOG_USEC=400000 \
-	    start_daemon "$WORKDIR/workers.ini"
+	    start_daemon "$cfg"
 	check "READY=1 once both workers listen" \
 	    wait_until grep -q '^READY=1|STATUS=serving: 2 workers' "$WORKDIR/notes"
 	pings() { [ "$(grep -c '^WATCHDOG=1$' "$WORKDIR/notes")" -ge 3 ]; }
 	check "WATCHDOG=1 while both workers beat" wait_until pings
 	stop_daemon TERM
 	check "STOPPING=1 on SIGTERM" grep -q '^STOPPING=1' "$WORKDIR/notes"
-	kill -TERM $listener; wait $listener; untrack $listener
+	stop_pid $listener
 
 	# Socket activation: every worker watches the passed socket.
 	ACT_PORT=""
@@ -121,14 +110,14 @@ if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 		: > "$WORKDIR/act.log"
 		# shellcheck disable=SC2086 # the wrapper is a command line
 		systemd-socket-activate -l "127.0.0.1:$p" \
-		    $PINGPONGD_WRAPPER "$PINGPONGD" -c "$WORKDIR/workers.ini" \
+		    $PINGPONGD_WRAPPER "$PINGPONGD" -c "$cfg" \
 		    2> "$WORKDIR/act.log" &
 		act=$!
 		track $act
 		if wait_until grep -q "Listening on 127.0.0.1:$p" "$WORKDIR/act.log"; then
 			ACT_PORT=$p
 		else
-			kill -KILL $act 2>/dev/null; wait $act 2>/dev/null; untrack $act
+			stop_pid $act KILL
 		fi
 	done
 	printf 'activated\n' > "$WORKDIR/a"

@@ -7,21 +7,13 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-LOADCLIENT="${abs_top_builddir:-.}/tests/tools/loadclient"
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 RSS_SLACK_KB=4096       # how far above its start RSS may settle afterwards
 
 plan 10
 
-cfg=$(config soak <<'INI'
-[server]
-listen = 127.0.0.1:0
-[connection]
-max_line = 4k
-idle_timeout = 30s
-line_timeout = 10s
-INI
-)
+cfg=$(ini soak server.listen=127.0.0.1:0 connection.max_line=4k \
+    connection.idle_timeout=30s connection.line_timeout=10s)
 check "daemon starts" start_daemon "$cfg"
 base_fds=$(fd_count)
 base_rss=$(rss_kb)
@@ -97,12 +89,7 @@ for c in 1 2 3 4; do
 	churner "$c" &
 	track $!
 done
-workers=$TEST_PIDS
-for p in $workers; do
-	[ "$p" = "$DAEMON_PID" ] && continue
-	wait "$p"
-	untrack "$p"
-done
+wait_clients
 
 churns=$(cat "$WORKDIR"/churn.*.count 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
 diag "churn exchanges: $churns; failures: $(wc -l < "$WORKDIR/failures")"
