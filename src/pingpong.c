@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,9 +100,20 @@ usage_error(void)
 	fputs("Try 'pingpong --help' for more.\n", stderr);
 }
 
+/* Say why an option's value is refused; false, for the parser to return. */
 static bool
-bad_value(const char *opt, const char *arg, const char *why)
+bad_value(const char *opt, const char *arg, const char *fmt, ...)
+    PP_PRINTF(3, 4);
+
+static bool
+bad_value(const char *opt, const char *arg, const char *fmt, ...)
 {
+	char why[PP_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "pingpong: %s '%s': %s\n", opt, arg, why);
 	return false;
 }
@@ -119,11 +131,9 @@ parse_count(const char *opt, const char *arg, uint64_t min, uint64_t max,
 	v = strtoull(arg, &end, 10);
 	if (errno != 0 || *end != '\0')
 		return bad_value(opt, arg, "not a whole number");
-	if (v < min || v > max) {
-		fprintf(stderr, "pingpong: %s '%s': must be %" PRIu64 " to %"
-		    PRIu64 "\n", opt, arg, min, max);
-		return false;
-	}
+	if (v < min || v > max)
+		return bad_value(opt, arg, "must be %" PRIu64 " to %" PRIu64,
+		    min, max);
 	*out = v;
 	return true;
 }
@@ -157,11 +167,9 @@ parse_size(const char *opt, const char *arg, size_t *out)
 		v = v > PP_LINE_MAX ? v : v * 1024 * 1024;
 	else if (errno != 0 || *end != '\0')
 		return bad_value(opt, arg, "not a size");
-	if (v < 1 || v > PP_LINE_MAX) {
-		fprintf(stderr, "pingpong: %s '%s': must be 1 to %u bytes\n",
-		    opt, arg, PP_LINE_MAX);
-		return false;
-	}
+	if (v < 1 || v > PP_LINE_MAX)
+		return bad_value(opt, arg, "must be 1 to %u bytes",
+		    PP_LINE_MAX);
 	*out = (size_t)v;
 	return true;
 }
@@ -176,11 +184,9 @@ parse_seconds(const char *opt, const char *arg, double min, double *out)
 	v = strtod(arg, &end);
 	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v))
 		return bad_value(opt, arg, "not a number of seconds");
-	if (v < min || v > LONG_SECONDS) {
-		fprintf(stderr, "pingpong: %s '%s': must be %g to %g seconds\n",
-		    opt, arg, min, LONG_SECONDS);
-		return false;
-	}
+	if (v < min || v > LONG_SECONDS)
+		return bad_value(opt, arg, "must be %g to %g seconds", min,
+		    LONG_SECONDS);
 	*out = v;
 	return true;
 }

@@ -333,10 +333,9 @@ bench_read(struct bthread *t, struct bconn *c)
 	const char *target = t->bt_bench->b_target->tg_text;
 	uint64_t mask = t->bt_bench->b_ring_mask;
 	ssize_t n = read(c->bc_fd, t->bt_rbuf, BENCH_BUF);
-	const char *p = t->bt_rbuf;
+	struct pp_echo e;
 	struct pp_verdict v;
 	uint64_t now;
-	bool done, extra = false;
 
 	if (n == 0) {
 		conn_fail(c, true, "%s closed the connection", target);
@@ -349,20 +348,8 @@ bench_read(struct bthread *t, struct bconn *c)
 		return false;
 	}
 	now = pp_now_ns();
-	/* Check what can be an echo; anything past it was never sent. */
-	if (c->bc_echoed + (uint64_t)n > c->bc_written) {
-		extra = true;
-		n = (ssize_t)(c->bc_written - c->bc_echoed);
-	}
-	c->bc_echoed += (uint64_t)n;
-	while (n > 0) {
-		size_t used = pp_check_feed(&c->bc_check, p, (size_t)n, &v,
-		    &done);
-
-		p += used;
-		n -= (ssize_t)used;
-		if (!done)
-			continue;
+	pp_echo_take(&e, t->bt_rbuf, (size_t)n, c->bc_written, &c->bc_echoed);
+	while (pp_echo_next(&e, &c->bc_check, &v)) {
 		if (v.intact) {
 			pp_hist_record(&t->bt_hist,
 			    now - c->bc_sent_ns[v.seq & mask]);
@@ -373,7 +360,7 @@ bench_read(struct bthread *t, struct bconn *c)
 	}
 	atomic_store_explicit(&t->bt_pub_lines, t->bt_lines,
 	    memory_order_relaxed);
-	if (extra) {
+	if (e.e_extra > 0) {
 		t->bt_corrupted++;
 		conn_fail(c, false, "%s echoed bytes that were never sent",
 		    target);
@@ -467,10 +454,10 @@ cycle_read(struct bthread *t, struct bconn *c)
 {
 	const char *target = t->bt_bench->b_target->tg_text;
 	ssize_t n = read(c->bc_fd, t->bt_rbuf, BENCH_BUF);
-	const char *p = t->bt_rbuf;
+	struct pp_echo e;
 	struct pp_verdict v;
 	uint64_t now;
-	bool done = false;
+	bool done;
 
 	if (n == 0) {
 		conn_fail(c, true, "%s closed the connection before the echo",
@@ -484,16 +471,10 @@ cycle_read(struct bthread *t, struct bconn *c)
 		return;
 	}
 	now = pp_now_ns();
-	c->bc_echoed += (uint64_t)n;
-	while (n > 0 && !done) {
-		size_t used = pp_check_feed(&c->bc_check, p, (size_t)n, &v,
-		    &done);
-
-		p += used;
-		n -= (ssize_t)used;
-	}
+	pp_echo_take(&e, t->bt_rbuf, (size_t)n, c->bc_written, &c->bc_echoed);
+	done = pp_echo_next(&e, &c->bc_check, &v);
 	/* The one line sent, and something more. */
-	if (n > 0 || c->bc_echoed > c->bc_written) {
+	if (e.e_len > 0 || e.e_extra > 0) {
 		t->bt_corrupted++;
 		conn_fail(c, false, "%s echoed bytes that were never sent",
 		    target);

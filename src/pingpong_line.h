@@ -112,4 +112,55 @@ void pp_check_init(struct pp_check *chk, uint32_t stream, size_t size,
 size_t pp_check_feed(struct pp_check *chk, const char *p, size_t n,
     struct pp_verdict *v, bool *done);
 
+/*
+ * The bytes of one read awaiting the check.  Only what was written and
+ * not yet echoed can be an echo; the rest was never sent and is counted,
+ * not checked.
+ */
+struct pp_echo {
+	const char *e_p;                /* the next byte to check */
+	size_t e_len;                   /* bytes left to check */
+	uint64_t e_extra;               /* bytes of the read never sent */
+};
+
+/*
+ * Take n bytes read from a connection that wrote written bytes, of which
+ * *echoed came back before: those that can be an echo are added to
+ * *echoed and left in e for pp_echo_next.
+ */
+static inline void
+pp_echo_take(struct pp_echo *e, const char *p, size_t n, uint64_t written,
+    uint64_t *echoed)
+{
+	e->e_p = p;
+	e->e_len = n;
+	e->e_extra = 0;
+	if (*echoed + n > written) {
+		e->e_extra = *echoed + n - written;
+		e->e_len = (size_t)(written - *echoed);
+	}
+	*echoed += e->e_len;
+}
+
+/*
+ * Check e's bytes up to the end of the next line: true with its verdict
+ * in v, false when they run out first.  Inline, because it runs once per
+ * line on the benchmark's hot path.
+ */
+static inline bool
+pp_echo_next(struct pp_echo *e, struct pp_check *chk, struct pp_verdict *v)
+{
+	bool done;
+
+	while (e->e_len > 0) {
+		size_t used = pp_check_feed(chk, e->e_p, e->e_len, v, &done);
+
+		e->e_p += used;
+		e->e_len -= used;
+		if (done)
+			return true;
+	}
+	return false;
+}
+
 #endif

@@ -239,10 +239,9 @@ static void
 read_echo(struct ping *p)
 {
 	ssize_t n = read(p->p_fd, p->p_buf, PING_IO_BUF);
-	const char *data = p->p_buf;
+	struct pp_echo e;
 	struct pp_verdict v;
 	uint64_t now;
-	bool done;
 
 	if (n == 0) {
 		conn_failed(p, "connection closed by the peer");
@@ -254,22 +253,11 @@ read_echo(struct ping *p)
 		return;
 	}
 	now = pp_now_ns();
-	/* Check what can be an echo; anything past it was never sent. */
-	if (p->p_echoed + (uint64_t)n > p->p_written) {
-		p->p_extra = p->p_echoed + (uint64_t)n - p->p_written;
-		n = (ssize_t)(p->p_written - p->p_echoed);
-	}
-	p->p_echoed += (uint64_t)n;
-	while (n > 0) {
-		size_t used = pp_check_feed(&p->p_check, data, (size_t)n, &v,
-		    &done);
-
-		data += used;
-		n -= (ssize_t)used;
-		if (done)
-			on_echo(p, &v, now);
-	}
-	if (p->p_extra > 0) {
+	pp_echo_take(&e, p->p_buf, (size_t)n, p->p_written, &p->p_echoed);
+	while (pp_echo_next(&e, &p->p_check, &v))
+		on_echo(p, &v, now);
+	if (e.e_extra > 0) {
+		p->p_extra = e.e_extra;
 		if (!p->p_opts->quiet)
 			printf("%s echoed %" PRIu64 " bytes that were never"
 			    " sent\n", p->p_target->tg_text, p->p_extra);

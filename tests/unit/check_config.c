@@ -521,6 +521,22 @@ static const struct value_case value_cases[] = {
 	{ "server", "defer_accept", "3601s", 0, NULL, "\"3601s\": out of range (0 to 3600 seconds)" },
 	{ "server", "defer_accept", "on", 0, NULL, "\"on\": not a whole number" },
 	{ "server", "defer_accept", "-1", 0, NULL, "\"-1\": negative values are not allowed" },
+
+	/* [server] proxy_from: networks (what they trust: test_proxy_from) */
+	{ "server", "proxy_from", "10.0.0.0/33", 0, NULL,
+	    "\"10.0.0.0/33\": prefix length must be 0 to 32" },
+	{ "server", "proxy_from", "::/129", 0, NULL,
+	    "\"::/129\": prefix length must be 0 to 128" },
+	{ "server", "proxy_from", "10.0.0.0/", 0, NULL,
+	    "\"10.0.0.0/\": prefix length must be 0 to 32" },
+	{ "server", "proxy_from", "10.0.0.0/-1", 0, NULL,
+	    "\"10.0.0.0/-1\": prefix length must be 0 to 32" },
+	{ "server", "proxy_from", "balancer.example", 0, NULL,
+	    "\"balancer.example\": not a numeric IPv4 or IPv6 address" },
+	{ "server", "proxy_from", "1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 "
+	    "1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 1.1.1.12 "
+	    "1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17", 0, NULL,
+	    "more than 16 networks" },
 };
 #define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
 
@@ -567,7 +583,8 @@ START_TEST(test_value)
 	    vc->value);
 	st = load_text(text, &cfg, err, path, sizeof(path));
 	if (vc->reason != NULL) {
-		ck_assert_int_eq(st, CONFIG_INVALID);
+		ck_assert_msg(st == CONFIG_INVALID, "%s = %s: status %d, want %d",
+		    vc->key, vc->value, (int)st, CONFIG_INVALID);
 		snprintf(rest, sizeof(rest), ":2: [%s] %s: %s", vc->section,
 		    vc->key, vc->reason);
 		assert_error(err, path, rest);
@@ -705,70 +722,6 @@ START_TEST(test_directory)
 }
 END_TEST
 
-START_TEST(test_empty_file)
-{
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_text("", &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	assert_error(err, path,
-	    ": the file is empty (run without -c for the built-in defaults)");
-	ck_assert_int_eq(load_text(" \n\t\r\n\n", &cfg, err, path,
-	    sizeof(path)), CONFIG_INVALID);
-	assert_error(err, path,
-	    ": the file is empty (run without -c for the built-in defaults)");
-}
-END_TEST
-
-START_TEST(test_nul_byte)
-{
-	static const char text[] = "[server]\n; fine\nbacklog = 5\0 junk\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_bytes(text, sizeof(text) - 1, &cfg, err, path,
-	    sizeof(path)), CONFIG_INVALID);
-	assert_error(err, path, ":3: contains a NUL byte (binary file?)");
-}
-END_TEST
-
-START_TEST(test_nul_byte_first_line)
-{
-	static const char text[] = "\0\x01\x02\x03\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_bytes(text, sizeof(text) - 1, &cfg, err, path,
-	    sizeof(path)), CONFIG_INVALID);
-	assert_error(err, path, ":1: contains a NUL byte (binary file?)");
-}
-END_TEST
-
-START_TEST(test_nul_byte_after_syntax_error)
-{
-	static const char text[] = "[server]\nnonsense\n\n\0\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_bytes(text, sizeof(text) - 1, &cfg, err, path,
-	    sizeof(path)), CONFIG_INVALID);
-	assert_error(err, path, ":2: expected \"[section]\" or \"key = value\"");
-}
-END_TEST
-
-START_TEST(test_nul_byte_before_syntax_error)
-{
-	static const char text[] = "[server]\n\0\nnonsense\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_bytes(text, sizeof(text) - 1, &cfg, err, path,
-	    sizeof(path)), CONFIG_INVALID);
-	assert_error(err, path, ":2: contains a NUL byte (binary file?)");
-}
-END_TEST
-
 /* Build "PREFIX" + fill up to total bytes + "SUFFIX" + "\n" into buf. */
 static void
 long_line(char *buf, size_t buflen, const char *prefix, char fill,
@@ -785,43 +738,128 @@ long_line(char *buf, size_t buflen, const char *prefix, char fill,
 	buf[total + 1] = '\0';
 }
 
-START_TEST(test_long_line_hides_key)
-{
+/* A number's digits as a string literal, for the messages below. */
+#define STR(x) STR_(x)
+#define STR_(x) #x
+
+/*
+ * A whole file that config_load refuses, and what it says.  NUL bytes cut
+ * a C string short, so each text comes with its length.  A line too long
+ * to spell out here is built between text and tail by long_line().
+ */
+struct error_case {
+	const char *name;               /* names the row when it fails */
+	const char *text;               /* the file, or its start */
+	size_t len;                     /* bytes of text, NULs included */
+	struct {
+		const char *prefix;     /* the line's first bytes */
+		char fill;              /* repeated after them */
+		size_t total;           /* bytes but the newline; 0: no line */
+		const char *suffix;     /* the line's last bytes */
+	} line;                         /* a long line, built by long_line() */
+	const char *tail;               /* the rest after the long line, or NULL */
+	enum config_status status;      /* what config_load returns */
+	const char *rest;               /* the error after the file's path */
+};
+
+/* Text and its length from one string literal, NULs and all. */
+#define TEXT(s) .text = (s), .len = sizeof(s) - 1
+
+static const struct error_case error_cases[] = {
+	{ "empty", TEXT(""), .status = CONFIG_INVALID,
+	    .rest = ": the file is empty"
+	    " (run without -c for the built-in defaults)" },
+	{ "blank", TEXT(" \n\t\r\n\n"), .status = CONFIG_INVALID,
+	    .rest = ": the file is empty"
+	    " (run without -c for the built-in defaults)" },
+
+	{ "nul_byte", TEXT("[server]\n; fine\nbacklog = 5\0 junk\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":3: contains a NUL byte (binary file?)" },
+	{ "nul_byte_first_line", TEXT("\0\x01\x02\x03\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":1: contains a NUL byte (binary file?)" },
+	{ "nul_byte_after_syntax_error", TEXT("[server]\nnonsense\n\n\0\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":2: expected \"[section]\" or \"key = value\"" },
+	{ "nul_byte_before_syntax_error", TEXT("[server]\n\0\nnonsense\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":2: contains a NUL byte (binary file?)" },
+
 	/*
 	 * inih 55 would cut this comment after 199 bytes and read the rest,
 	 * "max_line = 1", as a key: it must be an error instead.
 	 */
-	char text[1024], line[512], path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	char rest[64];
-	struct config cfg;
-
-	long_line(line, sizeof(line), "; ", 'x', 199 + strlen("max_line = 1"),
-	    "max_line = 1");
-	ck_assert_ptr_nonnull(strstr(line + 199, "max_line = 1"));
-	snprintf(text, sizeof(text), "[connection]\n%s", line);
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	snprintf(rest, sizeof(rest), ":2: line longer than %d bytes",
-	    LONG_LINE_LIMIT);
-	assert_error(err, path, rest);
-}
-END_TEST
-
-START_TEST(test_long_line_value)
-{
+	{ "long_line_hides_key", TEXT("[connection]\n"),
+	    .line = { "; ", 'x', 199 + sizeof("max_line = 1") - 1,
+	    "max_line = 1" },
+	    .status = CONFIG_INVALID,
+	    .rest = ":2: line longer than " STR(LONG_LINE_LIMIT) " bytes" },
 	/* A long value line whose tail would be a listen line of its own. */
-	char text[1024], line[512], path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	char rest[64];
-	struct config cfg;
+	{ "long_line_value", TEXT("[server]\n\n"),
+	    .line = { "backlog = 5 ;", '.', 230, "listen = 0.0.0.0:1" },
+	    .tail = "[daemon]\n", .status = CONFIG_INVALID,
+	    .rest = ":3: line longer than " STR(LONG_LINE_LIMIT) " bytes" },
+	{ "long_line_after_syntax_error", TEXT("[server]\nbacklog\n"),
+	    .line = { ";", '-', 300, "" }, .status = CONFIG_INVALID,
+	    .rest = ":2: expected \"[section]\" or \"key = value\"" },
 
-	long_line(line, sizeof(line), "backlog = 5 ;", '.', 230,
-	    "listen = 0.0.0.0:1");
-	snprintf(text, sizeof(text), "[server]\n\n%s[daemon]\n", line);
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	snprintf(rest, sizeof(rest), ":3: line longer than %d bytes",
-	    LONG_LINE_LIMIT);
-	assert_error(err, path, rest);
+	/* A byte order mark must not hide the first section header from us. */
+	{ "bom_section_checked", TEXT("\xef\xbb\xbf[client]\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":1: unknown section [client] "
+	    "(expected [server], [connection] or [daemon])" },
+	{ "crlf_line_numbers", TEXT("[server]\r\n\r\n; c\r\nbacklog = x\r\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":4: [server] backlog: \"x\": not a whole number" },
+	{ "control_bytes_escaped", TEXT("[server]\nbacklog = 5\x1b[2J\n"),
+	    .status = CONFIG_INVALID,
+	    .rest = ":2: [server] backlog: \"5\\x1b[2J\": "
+	    "unexpected \"\\x1b[2J\" after the number" },
+};
+#define NERROR_CASES (sizeof(error_cases) / sizeof(error_cases[0]))
+
+/* The file of an error case into buf; returns its length. */
+static size_t
+error_text(const struct error_case *ec, char *buf, size_t buflen)
+{
+	size_t len = ec->len, ns;
+
+	ck_assert_uint_lt(len, buflen);
+	memcpy(buf, ec->text, len);
+	if (ec->line.total > 0) {
+		long_line(buf + len, buflen - len, ec->line.prefix,
+		    ec->line.fill, ec->line.total, ec->line.suffix);
+		/* A reader that cut the line would see the suffix as a line. */
+		ns = strlen(ec->line.suffix);
+		ck_assert_msg(strstr(buf + len + ec->line.total - ns,
+		    ec->line.suffix) != NULL, "%s: the suffix is not where the"
+		    " line is cut", ec->name);
+		len += ec->line.total + 1;
+	}
+	if (ec->tail != NULL) {
+		ck_assert_uint_lt(len + strlen(ec->tail), buflen);
+		memcpy(buf + len, ec->tail, strlen(ec->tail));
+		len += strlen(ec->tail);
+	}
+	return len;
+}
+
+START_TEST(test_error)
+{
+	const struct error_case *ec = &error_cases[_i];
+	char text[1024], path[PATH_MAX], err[CONFIG_ERROR_MAX];
+	char want[CONFIG_ERROR_MAX + PATH_MAX];
+	struct config cfg;
+	enum config_status st;
+
+	st = load_bytes(text, error_text(ec, text, sizeof(text)), &cfg, err,
+	    path, sizeof(path));
+	ck_assert_msg(st == ec->status, "%s: status %d, want %d (%s)",
+	    ec->name, (int)st, (int)ec->status, err);
+	snprintf(want, sizeof(want), "%s%s", path, ec->rest);
+	ck_assert_msg(strcmp(err, want) == 0, "%s: error \"%s\", want \"%s\"",
+	    ec->name, err, want);
 }
 END_TEST
 
@@ -858,19 +896,6 @@ START_TEST(test_long_line_limit)
 }
 END_TEST
 
-START_TEST(test_long_line_after_syntax_error)
-{
-	char text[1024], line[512], path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	long_line(line, sizeof(line), ";", '-', 300, "");
-	snprintf(text, sizeof(text), "[server]\nbacklog\n%s", line);
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	assert_error(err, path, ":2: expected \"[section]\" or \"key = value\"");
-}
-END_TEST
-
 START_TEST(test_crlf_bom_no_final_newline)
 {
 	static const char text[] =
@@ -886,45 +911,6 @@ START_TEST(test_crlf_bom_no_final_newline)
 	    CONFIG_OK);
 	ck_assert_int_eq(cfg.backlog, 17);
 	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
-}
-END_TEST
-
-START_TEST(test_bom_section_checked)
-{
-	/* A byte order mark must not hide the first section header from us. */
-	static const char text[] = "\xef\xbb\xbf[client]\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	assert_error(err, path, ":1: unknown section [client] "
-	    "(expected [server], [connection] or [daemon])");
-}
-END_TEST
-
-START_TEST(test_crlf_line_numbers)
-{
-	static const char text[] = "[server]\r\n\r\n; c\r\nbacklog = x\r\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	assert_error(err, path, ":4: [server] backlog: \"x\": not a whole number");
-}
-END_TEST
-
-START_TEST(test_control_bytes_escaped)
-{
-	static const char text[] = "[server]\nbacklog = 5\x1b[2J\n";
-	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
-	struct config cfg;
-
-	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
-	    CONFIG_INVALID);
-	assert_error(err, path, ":2: [server] backlog: \"5\\x1b[2J\": "
-	    "unexpected \"\\x1b[2J\" after the number");
 }
 END_TEST
 
@@ -1211,25 +1197,6 @@ START_TEST(test_proxy_from)
 	ck_assert(config_proxy_trusted(&cfg, (struct sockaddr *)&in6));
 	inet_pton(AF_INET, "10.0.0.1", &in.sin_addr);
 	ck_assert(!config_proxy_trusted(&cfg, (struct sockaddr *)&in));
-
-	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/33\n", &cfg,
-	    err, path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_ptr_nonnull(strstr(err, ":2: [server] proxy_from: \"10.0.0.0/33\":"
-	    " prefix length must be 0 to 32"));
-	ck_assert_int_eq(load_text("[server]\nproxy_from = ::/129\n", &cfg, err,
-	    path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/\n", &cfg, err,
-	    path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_int_eq(load_text("[server]\nproxy_from = 10.0.0.0/-1\n", &cfg,
-	    err, path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_int_eq(load_text("[server]\nproxy_from = balancer.example\n",
-	    &cfg, err, path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_ptr_nonnull(strstr(err, "\"balancer.example\": not a numeric"));
-	ck_assert_int_eq(load_text("[server]\nproxy_from = 1.1.1.1 1.1.1.2 1.1.1.3 "
-	    "1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 "
-	    "1.1.1.12 1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17\n", &cfg, err,
-	    path, sizeof(path)), CONFIG_INVALID);
-	ck_assert_ptr_nonnull(strstr(err, "more than 16 networks"));
 }
 END_TEST
 
@@ -1262,20 +1229,10 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_empty);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);
-	tcase_add_test(tc, test_empty_file);
+	tcase_add_loop_test(tc, test_error, 0, (int)NERROR_CASES);
 	tcase_add_test(tc, test_proxy_from);
-	tcase_add_test(tc, test_nul_byte);
-	tcase_add_test(tc, test_nul_byte_first_line);
-	tcase_add_test(tc, test_nul_byte_after_syntax_error);
-	tcase_add_test(tc, test_nul_byte_before_syntax_error);
-	tcase_add_test(tc, test_long_line_hides_key);
-	tcase_add_test(tc, test_long_line_value);
 	tcase_add_test(tc, test_long_line_limit);
-	tcase_add_test(tc, test_long_line_after_syntax_error);
 	tcase_add_test(tc, test_crlf_bom_no_final_newline);
-	tcase_add_test(tc, test_bom_section_checked);
-	tcase_add_test(tc, test_crlf_line_numbers);
-	tcase_add_test(tc, test_control_bytes_escaped);
 	tcase_add_test(tc, test_file_too_large);
 	tcase_add_test(tc, test_reload_starts_from_defaults);
 	tcase_add_test(tc, test_error_buffer_sizes);

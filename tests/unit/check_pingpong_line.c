@@ -1,9 +1,11 @@
 /*
  * Check suite for pingpong's lines: the pieces a --bench writer gathers
- * are the bytes of the stream, and the echo check finds the first wrong
- * byte wherever it lies, in short lines and in long ones.
+ * are the bytes of the stream, the echo check finds the first wrong byte
+ * wherever it lies, in short lines and in long ones, and a read is checked
+ * only as far as it can be an echo.
  */
 #include <check.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -207,6 +209,78 @@ START_TEST(test_check_finds_the_changed_byte)
 }
 END_TEST
 
+/*
+ * One connection's reads, cut every which way: pp_echo_take and
+ * pp_echo_next give each line written once, in order, with its verdict,
+ * and count the bytes read past what was written apart, unchecked.  The
+ * echo is LINES lines, the second with a wrong first byte, then junk;
+ * the last line's newline was never written, so it is junk too.
+ */
+START_TEST(test_echo_reads)
+{
+	static const char junk[] = "xyz";
+	static const size_t chunks[] = { 1, 7, 100, 1041, SIZE_MAX };
+	size_t size = sizes[_i], len = LINES * size + sizeof(junk) - 1;
+	uint64_t written = LINES * size - 1;
+	/* The second line is wrong, unless lines are lone newlines. */
+	size_t bad = size > 1 ? 1 : LINES;
+	unsigned char sent = 0, got = 0;        /* the wrong byte */
+	char *echo = malloc(len);
+
+	ck_assert_ptr_nonnull(echo);
+	pp_line_fill_stream(STREAM, size, FIRST_SEQ, 0, FIRST_SEQ + LINES,
+	    echo, LINES * size);
+	memcpy(echo + LINES * size, junk, sizeof(junk) - 1);
+	if (bad < LINES) {
+		sent = (unsigned char)echo[bad * size];
+		got = sent ^ 1;
+		echo[bad * size] = (char)got;
+	}
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		struct pp_check chk;
+		struct pp_echo e;
+		struct pp_verdict v;
+		uint64_t echoed = 0, extra = 0, lines = 0;
+		size_t at = 0;
+
+		pp_check_init(&chk, STREAM, size, FIRST_SEQ);
+		while (at < len) {
+			size_t n = len - at < chunks[c] ? len - at : chunks[c];
+
+			pp_echo_take(&e, echo + at, n, written, &echoed);
+			extra += e.e_extra;
+			while (pp_echo_next(&e, &chk, &v)) {
+				ck_assert_msg(v.seq == FIRST_SEQ + lines,
+				    "size %zu chunk %zu: line %" PRIu64 " is"
+				    " seq %" PRIu64, size, chunks[c], lines,
+				    v.seq);
+				ck_assert_msg(v.intact == (lines != bad),
+				    "size %zu chunk %zu: line %" PRIu64
+				    " intact is %d", size, chunks[c], lines,
+				    v.intact);
+				ck_assert_uint_eq(v.len, size);
+				if (!v.intact) {
+					ck_assert_uint_eq(v.bad_at, 0);
+					ck_assert_uint_eq(v.got, got);
+					ck_assert_uint_eq(v.want, sent);
+				}
+				lines++;
+			}
+			ck_assert_uint_eq(e.e_len, 0);
+			at += n;
+		}
+		ck_assert_msg(lines == LINES - 1, "size %zu chunk %zu: %" PRIu64
+		    " lines", size, chunks[c], lines);
+		ck_assert_uint_eq(echoed, written);
+		ck_assert_uint_eq(extra, len - written);
+		/* The check waits where the writes stopped: one byte short. */
+		ck_assert_uint_eq(chk.chk_seq, FIRST_SEQ + LINES - 1);
+		ck_assert_uint_eq(chk.chk_off, size - 1);
+	}
+	free(echo);
+}
+END_TEST
+
 static Suite *
 line_suite(void)
 {
@@ -217,6 +291,7 @@ line_suite(void)
 	tcase_add_loop_test(tc, test_gather_matches_fill, 0, NSIZES);
 	tcase_add_test(tc, test_gather_references_long_filler);
 	tcase_add_loop_test(tc, test_check_finds_the_changed_byte, 0, NSIZES);
+	tcase_add_loop_test(tc, test_echo_reads, 0, NSIZES);
 	suite_add_tcase(s, tc);
 	return s;
 }
