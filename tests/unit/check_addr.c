@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "unit.h"
 
 static struct sockaddr_storage
 v4(const char *host, uint16_t port)
@@ -207,11 +208,5 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(addr_suite());
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "unit.h"
 
 #define GOLDEN_MAX 256                  /* golden cases the scan keeps */
 #define TEXT_MAX 4096                   /* bytes of a formatted config */
@@ -1256,20 +1257,16 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
+	int status;
 	size_t i;
 
 	golden_scan();
 	if (tmp_create() == -1)
 		return EXIT_FAILURE;
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	status = unit_run(config_suite());
 	tmp_empty();
 	rmdir(tmpdir);
 	for (i = 0; i < golden_count; i++)
 		free(golden_names[i]);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return status;
 }

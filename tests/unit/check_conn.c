@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "unit.h"
 
 #define UNLIMITED ((size_t)-1)
 
@@ -461,11 +462,5 @@ conn_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(conn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(conn_suite());
 }

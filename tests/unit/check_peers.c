@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "peers.h"
+#include "unit.h"
 
 static struct peers peers;
 
@@ -172,11 +173,5 @@ peers_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(peers_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(peers_suite());
 }

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "pingpong_line.h"
+#include "unit.h"
 
 #define STREAM 7
 #define FIRST_SEQ 3
@@ -299,11 +300,5 @@ line_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(line_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(line_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "unit.h"
 
 static const unsigned char sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
@@ -285,11 +286,5 @@ proxy_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(proxy_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(proxy_suite());
 }

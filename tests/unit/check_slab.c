@@ -6,6 +6,7 @@
 
 #include "server.h"
 #include "slab.h"
+#include "unit.h"
 
 #define RESERVED 3
 #define CAPACITY 64
@@ -168,11 +169,5 @@ slab_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(slab_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(slab_suite());
 }

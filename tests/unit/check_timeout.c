@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "timeout.h"
+#include "unit.h"
 
 #define TOKENS 16
 
@@ -238,11 +239,5 @@ timeout_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(timeout_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(timeout_suite());
 }
