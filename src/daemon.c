@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evmem.h"
 #include "log.h"
 #include "net.h"
 #include "server.h"
@@ -507,6 +508,7 @@ daemon_run(const struct config *cfg, const char *config_path,
 	d->cfg = *cfg;
 	/* The kernel spreads connections over a group; one worker needs none. */
 	d->reuseport = workers > 1;
+	ev_set_allocator(evmem_realloc);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (d->loop == NULL) {
 		log_error("cannot start the event loop");
