@@ -20,8 +20,8 @@ row() {
 	_label=$1
 	shift
 	if bench_figures "$@"; then
-		printf '%-46s %12s %10s %9s %9s\n' "$_label" "$FIG_LINES" \
-		    "$FIG_MB" "$FIG_P50" "$FIG_P99" >> "$rows"
+		printf '%-46s %12s %10s %9s %9s %9s\n' "$_label" "$FIG_LINES" \
+		    "$FIG_MB" "$FIG_P50" "$FIG_P99" "$FIG_CPU" >> "$rows"
 		case $_label in
 		"scaling: 10 conns"*) scale_from=$FIG_LINES ;;
 		"scaling: 10,000 conns"*) scale_to=$FIG_LINES ;;
@@ -73,7 +73,8 @@ echo
 printf 'pingpongd benchmark: '
 bench_header
 echo
-printf '%-46s %12s %10s %9s %9s\n' "load" "lines/s" "MB/s" "p50 us" "p99 us"
+printf '%-46s %12s %10s %9s %9s %9s\n' "load" "lines/s" "MB/s" "p50 us" "p99 us" \
+    "cpu ns/l"
 cat "$rows"
 printf '%-46s %12s\n' "10,000 idle connections: RSS per connection" "$IDLE_BYTES bytes"
 printf '%-46s %12s\n' "system calls per echoed line (50 x 16 x 32 B)" "$syscalls"

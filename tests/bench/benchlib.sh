@@ -53,14 +53,27 @@ bench_header() {
 # field JSON KEY: a number from pingpong's one-line JSON report.
 field() { sed -n "s/.*\"$2\": *\\([0-9.]*\\).*/\\1/p" "$1"; }
 
+# Clock ticks per second, the unit of utime and stime in /proc/PID/stat.
+TICKS_PER_SECOND=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# cpu_per_line TICKS LINES: server CPU time per echoed line, in ns.
+cpu_per_line() {
+	awk -v t="$1" -v l="$2" -v hz="$TICKS_PER_SECOND" \
+	    'BEGIN { if (l > 0) printf "%.0f", t * 1e9 / hz / l; else print "?" }'
+}
+
 # bench_figures PINGPONG-ARGS...: one pingpong --bench run against PORT for
 # SECONDS_PER_ROW.  Sets FIG_LINES (lines/s), FIG_MB (MB/s), FIG_P50 and
-# FIG_P99 (us); or FIG_ERROR and returns 1 when the run failed.
+# FIG_P99 (us), FIG_CPU (the server's utime + stime over the run per echoed
+# line, ns: a cost that drifts less than a rate); or FIG_ERROR and returns 1
+# when the run failed.
 bench_figures() {
+	_ticks=$(cpu_ticks)
 	# shellcheck disable=SC2086
 	$CLIENT_CPU "$PINGPONG" --bench --json -t "$SECONDS_PER_ROW" "$@" \
 	    "127.0.0.1:$PORT" > "$WORKDIR/row.json" 2> "$WORKDIR/row.err"
 	_status=$?
+	_ticks=$(( $(cpu_ticks) - _ticks ))
 	if [ "$_status" -ne 0 ]; then
 		_why=$(head -n 1 "$WORKDIR/row.err")
 		# Errors on the connections are in the report, not on stderr.
@@ -73,6 +86,7 @@ bench_figures() {
 	FIG_MB=$(field "$WORKDIR/row.json" mb_per_sec)
 	FIG_P50=$(field "$WORKDIR/row.json" p50_us)
 	FIG_P99=$(field "$WORKDIR/row.json" p99_us)
+	FIG_CPU=$(cpu_per_line "$_ticks" "$(field "$WORKDIR/row.json" lines)")
 }
 
 # idle_rss: sets IDLE_BYTES to the server's RSS per connection, in bytes,

@@ -16,7 +16,9 @@
 # Environment: BENCH_SECONDS (per row, default 5), ROUNDS (default 3: each
 # figure is the median of that many runs), PEERS (the peers to run beside
 # pingpongd, separated by spaces or commas; default all: epoll libev libuv
-# mio tokio node redis), PINGPONGD, PINGPONG, MAKE.
+# mio tokio node redis), BASELINE (another pingpongd binary, say the build
+# before a change: with PEERS=baseline it is measured in the same rounds,
+# to compare within one run), PINGPONGD, PINGPONG, MAKE.
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/bench/benchlib.sh"
 
@@ -36,11 +38,15 @@ case $ROUNDS in
 esac
 
 for _p in $PEERS; do
-	case " $ALL_PEERS " in
+	case " $ALL_PEERS baseline " in
 	*" $_p "*) ;;
-	*) echo "bench-peers: unknown peer '$_p' (peers: $ALL_PEERS)" >&2
+	*) echo "bench-peers: unknown peer '$_p' (peers: $ALL_PEERS baseline)" >&2
 	   exit 2 ;;
 	esac
+	if [ "$_p" = baseline ] && [ ! -x "${BASELINE:-}" ]; then
+		echo "bench-peers: PEERS=baseline needs BASELINE, a pingpongd binary" >&2
+		exit 2
+	fi
 done
 
 # Every connection of the idle row and of the 5,000-connection row is a
@@ -50,7 +56,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 notes=$WORKDIR/notes            # skipped peers, printed with the tables
-results=$WORKDIR/results        # LOAD SERVER ok LINES MB P50 P99 | LOAD SERVER - WHY
+results=$WORKDIR/results        # LOAD SERVER ok LINES MB P50 P99 CPU | LOAD SERVER - WHY
 idle=$WORKDIR/idle              # SERVER BYTES
 : > "$notes"
 : > "$results"
@@ -152,6 +158,7 @@ EOF
 label() {
 	case $1 in
 	pingpongd) echo pingpongd ;;
+	baseline) echo "pingpongd (baseline)" ;;
 	redis) echo "redis-server (redis-benchmark)" ;;
 	*) echo "${1}_echo" ;;
 	esac
@@ -247,12 +254,14 @@ redis_figures() {
 redis_lines() {
 	FIG_LINES=$(awk -v r="$FIG_RPS" 'BEGIN { printf "%.0f", r }')
 	FIG_MB=$(awk -v r="$FIG_RPS" 'BEGIN { printf "%.3f", r * 6 / 1e6 }')
+	FIG_CPU=$(cpu_per_line "$FIG_TICKS" "$_count")
 }
 # redis_run COUNT ARGS...: one redis-benchmark run, bounded in time; sets
 # FIG_RPS, FIG_P50 and FIG_P99 (us), or FIG_ERROR.
 redis_run() {
 	_count=$1
 	shift
+	FIG_TICKS=$(cpu_ticks)
 	# shellcheck disable=SC2086
 	$CLIENT_CPU timeout $((SECONDS_PER_ROW * 4 + 30)) redis-benchmark \
 	    -h 127.0.0.1 -p "$PORT" -n "$_count" "$@" -t ping_inline --csv \
@@ -264,6 +273,7 @@ redis_run() {
 		FIG_ERROR="failed (exit $_status): $(grep -v -i warning "$WORKDIR/redis.err" | head -n 1)"
 		return 1
 	fi
+	FIG_TICKS=$(( $(cpu_ticks) - FIG_TICKS ))
 	FIG_RPS=$(echo "$_line" | cut -d, -f2)
 	FIG_P50=$(echo "$_line" | awk -F, '{ printf "%.1f", $5 * 1000 }')
 	FIG_P99=$(echo "$_line" | awk -F, '{ printf "%.1f", $7 * 1000 }')
@@ -281,8 +291,9 @@ measure() {
 	fi
 	_status=$?
 	if [ "$_status" -eq 0 ]; then
-		printf '%s\t%s\tok\t%s\t%s\t%s\t%s\n' "$LOAD" "$(label "$SERVER")" \
-		    "$FIG_LINES" "$FIG_MB" "$FIG_P50" "$FIG_P99" >> "$results"
+		printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\n' "$LOAD" \
+		    "$(label "$SERVER")" "$FIG_LINES" "$FIG_MB" "$FIG_P50" \
+		    "$FIG_P99" "$FIG_CPU" >> "$results"
 	else
 		printf '%s\t%s\t-\t%s\n' "$LOAD" "$(label "$SERVER")" \
 		    "$FIG_ERROR" >> "$results"
@@ -303,6 +314,16 @@ run() {
 		PINGPONGD_WRAPPER="$SERVER_CPU"
 		# shellcheck disable=SC2119 # the benchmark's config as it is
 		start_daemon "$(bench_config)" ;;
+	baseline)
+		_own=$PINGPONGD
+		PINGPONGD=$BASELINE
+		# shellcheck disable=SC2034 # read by start_daemon in lib.sh
+		PINGPONGD_WRAPPER="$SERVER_CPU"
+		# shellcheck disable=SC2119 # the benchmark's config as it is
+		start_daemon "$(bench_config)"
+		_started=$?
+		PINGPONGD=$_own
+		[ "$_started" -eq 0 ] ;;
 	node) start_peer node "$PEER_SRC/node_echo.js" ;;
 	redis) start_redis ;;
 	*) start_peer "$(command_of "$1")" ;;
@@ -401,6 +422,7 @@ BEGIN { while ((getline l < loads) > 0) label[++nloads] = l }
 		mb[$1, $2] = mb[$1, $2] " " $5
 		p50[$1, $2] = p50[$1, $2] " " $6
 		p99[$1, $2] = p99[$1, $2] " " $7
+		cpu[$1, $2] = cpu[$1, $2] " " $8
 	} else {
 		if (!(($1, $2) in why))
 			why[$1, $2] = $4
@@ -409,12 +431,15 @@ BEGIN { while ((getline l < loads) > 0) label[++nloads] = l }
 }
 END {
 	printf "\nEach figure is the median of %d round(s); \"rounds\" gives the\n", rounds
-	printf "lowest and highest lines/s of the rounds, as a %% of the median.\n"
+	printf "lowest and highest lines/s of the rounds, as a %% of the median;\n"
+	printf "\"cpu ns/l\" is the server'"'"'s utime + stime per echoed line over the\n"
+	printf "run (set-up of its connections included), \"cpu rounds\" its spread.\n"
 	for (l = 1; l <= nloads; l++) {
 		printf "\n%s\n", label[l]
-		printf "  %-30s %12s %10s %9s %9s  %s\n", "server", "lines/s", \
-		    "MB/s", "p50 us", "p99 us", "rounds"
-		best = ""; own = ""
+		printf "  %-30s %12s %10s %9s %9s  %-13s %8s  %s\n", "server", \
+		    "lines/s", "MB/s", "p50 us", "p99 us", "rounds", "cpu ns/l", \
+		    "cpu rounds"
+		best = ""; own = ""; delete L; delete CPU
 		for (i = 1; i <= count[l]; i++) {
 			s = server[l, i]
 			if ((l, s) in why) {
@@ -427,20 +452,32 @@ END {
 			}
 			L[s] = median(lines[l, s]); P99[s] = median(p99[l, s])
 			LO[s] = lowest(lines[l, s]); HI[s] = highest(lines[l, s])
-			printf "  %-30s %12.0f %10.3f %9.1f %9.1f  %.1f-%.1f%%\n", \
+			C = CPU[s] = median(cpu[l, s])
+			printf "  %-30s %12.0f %10.3f %9.1f %9.1f  %-13s %8.0f  %s\n", \
 			    s, L[s], median(mb[l, s]), median(p50[l, s]), P99[s], \
-			    100 * LO[s] / L[s], 100 * HI[s] / L[s]
+			    sprintf("%.1f-%.1f%%", 100 * LO[s] / L[s], 100 * HI[s] / L[s]), \
+			    C, (C > 0 ? sprintf("%.1f-%.1f%%", 100 * lowest(cpu[l, s]) / C, \
+			    100 * highest(cpu[l, s]) / C) : "")
 			# redis-benchmark is another client: on a saturated
 			# client CPU its own cost sets the pace as much as the
 			# server does, so redis is shown but not ranked.
 			if (s == "pingpongd")
 				own = s
-			else if (s !~ /^redis/ && (best == "" || L[s] > L[best]))
+			else if (s !~ /^(redis|pingpongd)/ && (best == "" || L[s] > L[best]))
 				best = s
+		}
+		# The same daemon before a change, measured in the same rounds.
+		base = "pingpongd (baseline)"
+		if (own != "" && (base in L)) {
+			printf "  pingpongd against its baseline: lines/s %.1f%% (%s), cpu/line %.1f%%\n", \
+			    100 * L[own] / L[base], \
+			    (HI[own] >= LO[base] && HI[base] >= LO[own] ? \
+			    "the rounds overlap" : "the rounds do not overlap"), \
+			    (CPU[base] > 0 ? 100 * CPU[own] / CPU[base] : 0)
 		}
 		if (best == "")
 			continue
-		printf "  best peer (most lines/s; pingpongd and redis not counted): %s\n", best
+		printf "  best peer (most lines/s; pingpongd, its baseline and redis not counted): %s\n", best
 		if (own == "")
 			continue
 		# Short of the best by less than the rounds themselves
