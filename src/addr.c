@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 /* printf into why, tolerating a NULL or empty buffer. */
 static void addr_why(char *, size_t, const char *, ...)
@@ -51,6 +53,44 @@ addr_parse_port(const char *port, unsigned long *out, char *why,
 	return 0;
 }
 
+/* "unix:/path" or "unix:@name": a Unix-domain stream socket's address. */
+static int
+addr_parse_unix(const char *name, struct addr *out, char *why, size_t whylen)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)(void *)&out->ss;
+	size_t len = strlen(name);
+
+	_Static_assert(sizeof(sun->sun_path) == ADDR_UNIX_PATH_MAX + 1,
+	    "a path fits sun_path with its NUL");
+	if (len == 0 || (name[0] == '@' && len == 1)) {
+		addr_why(why, whylen, "missing path after \"unix:\"");
+		return -1;
+	}
+	if (name[0] != '/' && name[0] != '@') {
+		addr_why(why, whylen, "a Unix socket is an absolute path"
+		    " (unix:/run/x.sock) or an abstract name (unix:@name)");
+		return -1;
+	}
+	if (len > ADDR_UNIX_PATH_MAX) {
+		addr_why(why, whylen, "longer than %d bytes after \"unix:\"",
+		    ADDR_UNIX_PATH_MAX);
+		return -1;
+	}
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, name, len);
+	if (name[0] == '@') {
+		/* Abstract: a NUL first, and the length says where it ends. */
+		sun->sun_path[0] = '\0';
+		out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+		    len);
+	} else {
+		out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+		    len + 1);
+	}
+	snprintf(out->text, sizeof(out->text), ADDR_UNIX_PREFIX "%s", name);
+	return 0;
+}
+
 int
 addr_parse(const char *text, struct addr *out, char *why, size_t whylen)
 {
@@ -64,6 +104,14 @@ addr_parse(const char *text, struct addr *out, char *why, size_t whylen)
 	void *dst;
 
 	memset(out, 0, sizeof(*out));
+	if (strncmp(text, ADDR_UNIX_PREFIX, strlen(ADDR_UNIX_PREFIX)) == 0) {
+		if (addr_parse_unix(text + strlen(ADDR_UNIX_PREFIX), out, why,
+		    whylen) == -1) {
+			memset(out, 0, sizeof(*out));
+			return -1;
+		}
+		return 0;
+	}
 	if (text[0] == '[') {
 		family = AF_INET6;
 		hs = text + 1;
@@ -143,6 +191,10 @@ addr_parse_net(const char *text, size_t len, struct addr_net *out, char *why,
 	struct in_addr in4;
 
 	memset(out, 0, sizeof(*out));
+	if (len == 4 && memcmp(text, "unix", 4) == 0) {
+		out->bits = ADDR_NET_UNIX;
+		return 0;
+	}
 	if (hostlen == 0 || hostlen >= sizeof(host)) {
 		addr_why(why, whylen, "not an address");
 		return -1;
@@ -197,7 +249,7 @@ addr_key(const struct sockaddr *sa, uint8_t key[ADDR_KEY])
 		    sin_addr, 4);
 		return true;
 	}
-	return false;
+	return sa->sa_family == AF_UNIX;
 }
 
 bool
@@ -211,6 +263,11 @@ addr_in_nets(const struct sockaddr *sa, const struct addr_net *nets,
 	for (unsigned i = 0; i < n; i++) {
 		unsigned whole = nets[i].bits / 8, rest = nets[i].bits % 8;
 
+		/* A Unix peer is trusted by "unix" only, never by an IP range. */
+		if ((sa->sa_family == AF_UNIX) != (nets[i].bits == ADDR_NET_UNIX))
+			continue;
+		if (sa->sa_family == AF_UNIX)
+			return true;
 		if (memcmp(key, nets[i].key, whole) != 0)
 			continue;
 		if (rest == 0 || ((key[whole] ^ nets[i].key[whole]) &
@@ -226,6 +283,10 @@ addr_net_text(const struct addr_net *net, char *buf, size_t len)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	char host[INET6_ADDRSTRLEN];
 
+	if (net->bits == ADDR_NET_UNIX) {
+		snprintf(buf, len, "unix");
+		return;
+	}
 	if (memcmp(net->key, mapped, sizeof(mapped)) == 0 && net->bits >= 96) {
 		inet_ntop(AF_INET, net->key + 12, host, sizeof(host));
 		snprintf(buf, len, "%s/%u", host, net->bits - 96u);
@@ -250,6 +311,18 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (const void *)sa;
+		const char *path = sun->sun_path;
+
+		if (path[0] != '\0')
+			snprintf(buf, len, ADDR_UNIX_PREFIX "%.*s",
+			    ADDR_UNIX_PATH_MAX, path);
+		else if (path[1] != '\0')
+			snprintf(buf, len, ADDR_UNIX_PREFIX "@%.*s",
+			    ADDR_UNIX_PATH_MAX - 1, path + 1);
+		else
+			snprintf(buf, len, "unix");
 	} else {
 		snprintf(buf, len, "?");
 	}

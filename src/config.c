@@ -42,7 +42,8 @@ enum config_kind {
 	CONFIG_KIND_LOG_LEVEL,          /* error, warning, info, debug */
 	CONFIG_KIND_SWITCH,             /* on or off, stored as 1 or 0 */
 	CONFIG_KIND_WORKERS,            /* a count, or auto stored as 0 */
-	CONFIG_KIND_CIDR_LIST,          /* ADDR[/BITS] ..., blank-separated */
+	CONFIG_KIND_CIDR_LIST,          /* ADDR[/BITS] ..., blank-separated, repeatable */
+	CONFIG_KIND_CHOICE,             /* one word of ck_choices, stored as its index */
 };
 
 /* C type of a numeric field, found by CONFIG_NUMBER() at compile time. */
@@ -62,6 +63,7 @@ struct config_key {
 	uint64_t ck_default;            /* in stored units (bytes, ms) */
 	uint64_t ck_min;                /* inclusive, stored units */
 	uint64_t ck_max;                /* inclusive, stored units */
+	const char *const *ck_choices;  /* CHOICE: the words, NULL-terminated */
 };
 
 /* A numeric field whose type the compiler checks: int or uint32_t only. */
@@ -70,38 +72,43 @@ struct config_key {
 	    int: CONFIG_STORE_INT, uint32_t: CONFIG_STORE_U32)
 #define CONFIG_SPECIAL(f) offsetof(struct config, f), CONFIG_STORE_NONE
 
+/* The words of [connection] framing, indexed by enum config_framing. */
+static const char *const config_framing_names[] = { "lines", "bytes", NULL };
+
 /*
  * Every key the file may hold, in the order config_format() writes them
  * and conf/pingpongd.ini documents them.  A new key is one line here plus
  * its field in struct config.
  */
 static const struct config_key config_keys[] = {
-	{ "server", "listen", CONFIG_KIND_LISTEN, CONFIG_SPECIAL(listen), 0, 0, 0 },
+	{ "server", "listen", CONFIG_KIND_LISTEN, CONFIG_SPECIAL(listen), 0, 0, 0, NULL },
 	{ "server", "backlog", CONFIG_KIND_COUNT, CONFIG_NUMBER(backlog),
-	    CONFIG_DEFAULT_BACKLOG, CONFIG_BACKLOG_MIN, CONFIG_BACKLOG_MAX },
+	    CONFIG_DEFAULT_BACKLOG, CONFIG_BACKLOG_MIN, CONFIG_BACKLOG_MAX, NULL },
 	{ "server", "defer_accept", CONFIG_KIND_DURATION, CONFIG_NUMBER(defer_accept_ms),
-	    0, 0, CONFIG_DEFER_ACCEPT_MAX_MS },
+	    0, 0, CONFIG_DEFER_ACCEPT_MAX_MS, NULL },
 	{ "server", "max_connections", CONFIG_KIND_COUNT, CONFIG_NUMBER(max_connections),
-	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX },
+	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX, NULL },
 	{ "server", "workers", CONFIG_KIND_WORKERS, CONFIG_NUMBER(workers),
-	    CONFIG_DEFAULT_WORKERS, 1, CONFIG_WORKERS_MAX },
+	    CONFIG_DEFAULT_WORKERS, 1, CONFIG_WORKERS_MAX, NULL },
 	{ "server", "proxy_protocol", CONFIG_KIND_SWITCH, CONFIG_NUMBER(proxy_protocol),
-	    0, 0, 1 },
-	{ "server", "proxy_from", CONFIG_KIND_CIDR_LIST, CONFIG_SPECIAL(proxy_from), 0, 0, 0 },
+	    0, 0, 1, NULL },
+	{ "server", "proxy_from", CONFIG_KIND_CIDR_LIST, CONFIG_SPECIAL(proxy_from), 0, 0, 0, NULL },
+	{ "connection", "framing", CONFIG_KIND_CHOICE, CONFIG_NUMBER(framing),
+	    CONFIG_FRAMING_LINES, 0, 0, config_framing_names },
 	{ "connection", "max_line", CONFIG_KIND_SIZE, CONFIG_NUMBER(max_line),
-	    CONFIG_DEFAULT_MAX_LINE, CONFIG_MAX_LINE_MIN, CONFIG_MAX_LINE_MAX },
+	    CONFIG_DEFAULT_MAX_LINE, CONFIG_MAX_LINE_MIN, CONFIG_MAX_LINE_MAX, NULL },
 	{ "connection", "idle_timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(idle_timeout_ms),
-	    CONFIG_DEFAULT_IDLE_TIMEOUT_MS, 0, CONFIG_IDLE_TIMEOUT_MAX_MS },
+	    CONFIG_DEFAULT_IDLE_TIMEOUT_MS, 0, CONFIG_IDLE_TIMEOUT_MAX_MS, NULL },
 	{ "connection", "max_per_ip", CONFIG_KIND_COUNT, CONFIG_NUMBER(max_per_ip),
-	    CONFIG_DEFAULT_MAX_PER_IP, 0, CONFIG_MAX_PER_IP_MAX },
+	    CONFIG_DEFAULT_MAX_PER_IP, 0, CONFIG_MAX_PER_IP_MAX, NULL },
 	{ "connection", "line_timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(line_timeout_ms),
-	    CONFIG_DEFAULT_LINE_TIMEOUT_MS, 0, CONFIG_LINE_TIMEOUT_MAX_MS },
+	    CONFIG_DEFAULT_LINE_TIMEOUT_MS, 0, CONFIG_LINE_TIMEOUT_MAX_MS, NULL },
 	{ "connection", "tcp_keepalive", CONFIG_KIND_DURATION, CONFIG_NUMBER(tcp_keepalive_ms),
-	    CONFIG_DEFAULT_TCP_KEEPALIVE_MS, 0, CONFIG_TCP_KEEPALIVE_MAX_MS },
+	    CONFIG_DEFAULT_TCP_KEEPALIVE_MS, 0, CONFIG_TCP_KEEPALIVE_MAX_MS, NULL },
 	{ "daemon", "log_level", CONFIG_KIND_LOG_LEVEL, CONFIG_SPECIAL(log_level),
-	    LOG_LEVEL_INFO, 0, 0 },
+	    LOG_LEVEL_INFO, 0, 0, NULL },
 	{ "daemon", "shutdown_timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(shutdown_timeout_ms),
-	    CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS, 0, CONFIG_SHUTDOWN_TIMEOUT_MAX_MS },
+	    CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS, 0, CONFIG_SHUTDOWN_TIMEOUT_MAX_MS, NULL },
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -133,9 +140,12 @@ struct config_parse {
 	unsigned cp_error_line;         /* line of the first error we found, 0 = none */
 	char *cp_err;                   /* caller's message buffer */
 	size_t cp_errlen;               /* bytes of cp_err */
+	const char *cp_origin;          /* the command-line setting being applied
+	                                   ("-o server.backlog=5"), NULL in a file */
 	unsigned cp_key_line[CONFIG_NKEYS]; /* line each key was first set on, 0 = not yet */
+	unsigned cp_taken[CONFIG_NKEYS]; /* entries of a list key taken from this
+	                                   source: the first replaces what was there */
 	unsigned cp_listen_line[CONFIG_LISTEN_MAX]; /* line of each cfg->listen entry */
-	unsigned cp_nlisten;            /* listen lines taken from the file */
 };
 
 /*
@@ -199,6 +209,8 @@ static void config_set_error(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 static void config_line_error(struct config_parse *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+static void config_key_error(struct config_parse *, const struct config_key *,
+    const char *, ...) __attribute__((format(printf, 3, 4)));
 
 /* printf into err, always NUL-terminated, tolerating a NULL or empty buffer. */
 static void
@@ -228,13 +240,38 @@ config_line_error(struct config_parse *cp, const char *fmt, ...)
 	cp->cp_error_line = cp->cp_line;
 	if (cp->cp_err == NULL || cp->cp_errlen == 0)
 		return;
-	n = snprintf(cp->cp_err, cp->cp_errlen, "%s:%u: ", cp->cp_path,
-	    cp->cp_line);
+	if (cp->cp_origin != NULL)
+		n = snprintf(cp->cp_err, cp->cp_errlen, "%s: ", cp->cp_origin);
+	else
+		n = snprintf(cp->cp_err, cp->cp_errlen, "%s:%u: ", cp->cp_path,
+		    cp->cp_line);
 	if (n < 0 || (size_t)n >= cp->cp_errlen)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(cp->cp_err + n, cp->cp_errlen - (size_t)n, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * An error about a key's value: in a file "[section] key: reason", since
+ * the line alone does not say which key; a command-line setting already
+ * names it.
+ */
+static void
+config_key_error(struct config_parse *cp, const struct config_key *key,
+    const char *fmt, ...)
+{
+	char why[CONFIG_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (cp->cp_origin != NULL)
+		config_line_error(cp, "%s", why);
+	else
+		config_line_error(cp, "[%s] %s: %s", key->ck_section,
+		    key->ck_name, why);
 }
 
 /* True when some key of the table lives in the section named name[0..len). */
@@ -447,9 +484,16 @@ config_load_number(const struct config *cfg, const struct config_key *key)
 	return 0;
 }
 
+/* The first entry of a list key from a source replaces what was there. */
+static bool
+config_first_of_list(struct config_parse *cp, const struct config_key *key)
+{
+	return cp->cp_taken[key - config_keys]++ == 0;
+}
+
 /*
- * Take one listen line: replace the default on the first, then refuse
- * a repeat of an earlier address and more than CONFIG_LISTEN_MAX lines.
+ * Take one listen line: refuse a repeat of an earlier address and more
+ * than CONFIG_LISTEN_MAX lines.
  */
 static int
 config_take_listen(struct config_parse *cp, const struct config_key *key,
@@ -461,43 +505,44 @@ config_take_listen(struct config_parse *cp, const struct config_key *key,
 	unsigned i;
 
 	if (config_parse_listen(value, &listen, why, sizeof(why)) == -1) {
-		config_line_error(cp, "[%s] %s: %s", key->ck_section,
-		    key->ck_name, why);
+		config_key_error(cp, key, "%s", why);
 		return -1;
 	}
-	if (cp->cp_nlisten == 0) {
+	if (config_first_of_list(cp, key)) {
 		memset(cfg->listen, 0, sizeof(cfg->listen));
 		cfg->nlisten = 0;
 	}
 	for (i = 0; i < cfg->nlisten; i++) {
 		if (strcmp(cfg->listen[i].text, listen.text) == 0) {
-			config_line_error(cp,
-			    "[%s] %s: duplicate listen address, first on line %u",
-			    key->ck_section, key->ck_name, cp->cp_listen_line[i]);
+			if (cp->cp_origin != NULL)
+				config_key_error(cp, key, "duplicate listen"
+				    " address");
+			else
+				config_key_error(cp, key, "duplicate listen"
+				    " address, first on line %u",
+				    cp->cp_listen_line[i]);
 			return -1;
 		}
 	}
 	if (cfg->nlisten == CONFIG_LISTEN_MAX) {
-		config_line_error(cp,
-		    "[%s] %s: too many listen addresses (at most %d)",
-		    key->ck_section, key->ck_name, CONFIG_LISTEN_MAX);
+		config_key_error(cp, key, "too many listen addresses (at most"
+		    " %d)", CONFIG_LISTEN_MAX);
 		return -1;
 	}
 	memcpy(&cfg->listen[cfg->nlisten], &listen, sizeof(listen));
 	cp->cp_listen_line[cfg->nlisten] = cp->cp_line;
 	cfg->nlisten++;
-	cp->cp_nlisten++;
 	return 0;
 }
 
-/* A blank-separated list of networks replaces cfg->proxy_from. */
+/* A blank-separated list of networks, added to cfg->proxy_from. */
 static int
 config_parse_cidr_list(const char *value, struct config *cfg, char *why,
     size_t whylen)
 {
 	char q[CONFIG_QUOTE_BUF], reason[CONFIG_REASON_MAX];
 	const char *p = value;
-	unsigned n = 0;
+	unsigned n = cfg->nproxy_from;
 
 	while (*p != '\0') {
 		size_t len;
@@ -537,6 +582,28 @@ int
 config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
 {
 	return addr_in_nets(sa, cfg->proxy_from, cfg->nproxy_from);
+}
+
+/* Keys a file may give more than once: lists, each line adding to it. */
+static bool
+config_repeatable(const struct config_key *key)
+{
+	return key->ck_kind == CONFIG_KIND_LISTEN ||
+	    key->ck_kind == CONFIG_KIND_CIDR_LIST;
+}
+
+/* "lines or bytes" for a CHOICE key, into buf. */
+static void
+config_choice_list(const struct config_key *key, char *buf, size_t len)
+{
+	size_t o = 0, n = 0;
+
+	while (key->ck_choices[n] != NULL)
+		n++;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s",
+		    i == 0 ? "" : i + 1 == n ? " or " : ", ", key->ck_choices[i]);
 }
 
 /*
@@ -599,16 +666,19 @@ config_handler(void *user, const char *section, const char *name,
 		return 0;
 	}
 	idx = (size_t)(key - config_keys);
-	if (key->ck_kind != CONFIG_KIND_LISTEN && cp->cp_key_line[idx] != 0) {
-		config_line_error(cp, "[%s] %s: duplicate key, first on line %u",
-		    key->ck_section, key->ck_name, cp->cp_key_line[idx]);
+	if (!config_repeatable(key) && cp->cp_key_line[idx] != 0) {
+		if (cp->cp_origin != NULL)
+			config_key_error(cp, key, "given twice on the command"
+			    " line");
+		else
+			config_key_error(cp, key, "duplicate key, first on line"
+			    " %u", cp->cp_key_line[idx]);
 		return 0;
 	}
 	if (cp->cp_key_line[idx] == 0)
 		cp->cp_key_line[idx] = cp->cp_line;
 	if (*value == '\0') {
-		config_line_error(cp, "[%s] %s: empty value", key->ck_section,
-		    key->ck_name);
+		config_key_error(cp, key, "empty value");
 		return 0;
 	}
 
@@ -619,9 +689,8 @@ config_handler(void *user, const char *section, const char *name,
 		if (log_level_parse(value, (enum log_level *)(void *)
 		    ((char *)cp->cp_cfg + key->ck_offset)) == -1) {
 			config_quote(q, sizeof(q), value);
-			config_line_error(cp, "[%s] %s: \"%s\": unknown log level "
-			    "(use error, warning, info or debug)",
-			    key->ck_section, key->ck_name, q);
+			config_key_error(cp, key, "\"%s\": unknown log level "
+			    "(use error, warning, info or debug)", q);
 			return 0;
 		}
 		return 1;
@@ -631,8 +700,7 @@ config_handler(void *user, const char *section, const char *name,
 			return 1;
 		}
 		if (config_parse_number(key, value, &n, why, sizeof(why)) == -1) {
-			config_line_error(cp, "[%s] %s: %s (or auto)",
-			    key->ck_section, key->ck_name, why);
+			config_key_error(cp, key, "%s (or auto)", why);
 			return 0;
 		}
 		config_store_number(cp->cp_cfg, key, n);
@@ -640,26 +708,37 @@ config_handler(void *user, const char *section, const char *name,
 	case CONFIG_KIND_SWITCH:
 		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
 			config_quote(q, sizeof(q), value);
-			config_line_error(cp, "[%s] %s: \"%s\": use on or off",
-			    key->ck_section, key->ck_name, q);
+			config_key_error(cp, key, "\"%s\": use on or off", q);
 			return 0;
 		}
 		config_store_number(cp->cp_cfg, key, strcmp(value, "on") == 0);
 		return 1;
 	case CONFIG_KIND_CIDR_LIST:
+		if (config_first_of_list(cp, key))
+			cp->cp_cfg->nproxy_from = 0;
 		if (config_parse_cidr_list(value, cp->cp_cfg, why,
 		    sizeof(why)) == -1) {
-			config_line_error(cp, "[%s] %s: %s", key->ck_section,
-			    key->ck_name, why);
+			config_key_error(cp, key, "%s", why);
 			return 0;
 		}
+		return 1;
+	case CONFIG_KIND_CHOICE:
+		for (n = 0; key->ck_choices[n] != NULL; n++)
+			if (strcmp(value, key->ck_choices[n]) == 0)
+				break;
+		if (key->ck_choices[n] == NULL) {
+			config_choice_list(key, why, sizeof(why));
+			config_key_error(cp, key, "\"%s\": use %s",
+			    config_quote(q, sizeof(q), value), why);
+			return 0;
+		}
+		config_store_number(cp->cp_cfg, key, n);
 		return 1;
 	case CONFIG_KIND_COUNT:
 	case CONFIG_KIND_SIZE:
 	case CONFIG_KIND_DURATION:
 		if (config_parse_number(key, value, &n, why, sizeof(why)) == -1) {
-			config_line_error(cp, "[%s] %s: %s", key->ck_section,
-			    key->ck_name, why);
+			config_key_error(cp, key, "%s", why);
 			return 0;
 		}
 		config_store_number(cp->cp_cfg, key, n);
@@ -1007,6 +1086,10 @@ config_format_one(const struct config *cfg, const struct config_key *key,
 	case CONFIG_KIND_CIDR_LIST:
 		n = config_format_cidrs(cfg, key, dst, room);
 		break;
+	case CONFIG_KIND_CHOICE:
+		n = snprintf(dst, room, "%s.%s = %s\n", key->ck_section,
+		    key->ck_name, key->ck_choices[config_load_number(cfg, key)]);
+		break;
 	}
 	if (n < 0)
 		return -1;
@@ -1033,4 +1116,88 @@ config_format(const struct config *cfg, char *buf, size_t len)
 				return -1;
 	}
 	return (int)total;
+}
+
+int
+config_setting_add(struct config_settings *set, const char *option,
+    const char *arg, char *err, size_t errlen)
+{
+	struct config_setting *cs;
+	const char *dot, *eq;
+	bool listen = strcmp(option, "-l") == 0 ||
+	    strcmp(option, "--listen") == 0;
+
+	if (set->cs_count == CONFIG_SETTINGS_MAX) {
+		config_set_error(err, errlen, "%s %s: more than %d settings on"
+		    " the command line", option, arg, CONFIG_SETTINGS_MAX);
+		return -1;
+	}
+	cs = &set->cs_list[set->cs_count];
+	memset(cs, 0, sizeof(*cs));
+	/* A setting too long to show whole is shown cut, and says so. */
+	if ((size_t)snprintf(cs->cs_origin, sizeof(cs->cs_origin), "%s %s",
+	    option, arg) >= sizeof(cs->cs_origin))
+		memcpy(cs->cs_origin + sizeof(cs->cs_origin) - 4, "...", 4);
+	if (listen) {
+		snprintf(cs->cs_section, sizeof(cs->cs_section), "server");
+		snprintf(cs->cs_key, sizeof(cs->cs_key), "listen");
+		cs->cs_value = arg;
+		set->cs_count++;
+		return 0;
+	}
+	dot = strchr(arg, '.');
+	eq = strchr(arg, '=');
+	if (dot == NULL || eq == NULL || dot > eq || dot == arg ||
+	    eq == dot + 1) {
+		config_set_error(err, errlen, "%s %s: expected"
+		    " SECTION.KEY=VALUE, as in connection.max_line=4k", option,
+		    arg);
+		return -1;
+	}
+	/* A name too long for its buffer is cut: no such key exists anyway. */
+	snprintf(cs->cs_section, sizeof(cs->cs_section), "%.*s",
+	    (int)(dot - arg), arg);
+	snprintf(cs->cs_key, sizeof(cs->cs_key), "%.*s", (int)(eq - dot - 1),
+	    dot + 1);
+	cs->cs_value = eq + 1;
+	set->cs_count++;
+	return 0;
+}
+
+/* Every setting, each checked as a line of a file is. */
+static enum config_status
+config_apply_settings(struct config *cfg, const struct config_settings *set,
+    char *err, size_t errlen)
+{
+	struct config_parse cp;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.cp_path = "command line";
+	cp.cp_cfg = cfg;
+	cp.cp_err = err;
+	cp.cp_errlen = errlen;
+	for (unsigned i = 0; i < set->cs_count && cp.cp_error_line == 0; i++) {
+		const struct config_setting *cs = &set->cs_list[i];
+
+		cp.cp_line = i + 1;
+		cp.cp_origin = cs->cs_origin;
+		(void)config_handler(&cp, cs->cs_section, cs->cs_key,
+		    cs->cs_value);
+	}
+	return cp.cp_error_line != 0 ? CONFIG_INVALID : CONFIG_OK;
+}
+
+enum config_status
+config_read(const char *path, const struct config_settings *set,
+    struct config *cfg, char *err, size_t errlen)
+{
+	enum config_status status = CONFIG_OK;
+
+	if (path != NULL)
+		status = config_load(path, cfg, err, errlen);
+	else
+		config_defaults(cfg);
+	if (status != CONFIG_OK || set == NULL || set->cs_count == 0)
+		return status;
+	return config_apply_settings(cfg, set, err, errlen);
 }

@@ -19,6 +19,9 @@
 #define CONFIG_LISTEN_MAX 16            /* listen lines in one file */
 #define CONFIG_PROXY_FROM_MAX 16        /* networks in proxy_from */
 #define CONFIG_ERROR_MAX 512            /* bytes of an error message */
+#define CONFIG_SETTINGS_MAX 64          /* -l and -o settings on one command line */
+#define CONFIG_ORIGIN_MAX 256           /* bytes of a setting as given, in messages */
+#define CONFIG_NAME_MAX 50              /* bytes of a section or key name, NUL included */
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:6567"
 #define CONFIG_DEFAULT_PROXY_FROM "127.0.0.0/8 ::1"  /* loopback only */
@@ -47,6 +50,12 @@
 #define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
 #define CONFIG_DEFER_ACCEPT_MAX_MS (3600u * 1000)
 
+/* [connection] framing: what completes an echo. */
+enum config_framing {
+	CONFIG_FRAMING_LINES,           /* a newline (or max_line bytes) */
+	CONFIG_FRAMING_BYTES,           /* every byte: RFC 862 */
+};
+
 /* Outcome of config_load(); the values are the sysexits(3) exit statuses. */
 enum config_status {
 	CONFIG_OK = 0,
@@ -64,6 +73,7 @@ struct config {
 	struct addr_net proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
 	unsigned nproxy_from;           /* entries of proxy_from in use */
 	uint32_t max_connections;       /* [server] max_connections: open connections at once */
+	uint32_t framing;               /* [connection] framing: enum config_framing */
 	uint32_t max_line;              /* [connection] max_line: bytes held before a fragment */
 	uint32_t idle_timeout_ms;       /* [connection] idle_timeout: 0 = never */
 	uint32_t max_per_ip;            /* [connection] max_per_ip: 0 = unlimited */
@@ -72,6 +82,45 @@ struct config {
 	enum log_level log_level;       /* [daemon] log_level */
 	uint32_t shutdown_timeout_ms;   /* [daemon] shutdown_timeout: drain time on SIGTERM */
 };
+
+/*
+ * One setting from the command line, "-o SECTION.KEY=VALUE" or "-l ADDR"
+ * (the same as -o server.listen=ADDR), applied over the file as if it
+ * were one more line of it.
+ */
+struct config_setting {
+	char cs_origin[CONFIG_ORIGIN_MAX]; /* as given, for messages: "-o server.backlog=5" */
+	char cs_section[CONFIG_NAME_MAX]; /* "server" */
+	char cs_key[CONFIG_NAME_MAX];   /* "backlog" */
+	const char *cs_value;           /* "5": the argument's text, kept by the caller */
+};
+
+/* The command line's settings, in their order. */
+struct config_settings {
+	struct config_setting cs_list[CONFIG_SETTINGS_MAX];
+	unsigned cs_count;              /* entries of cs_list in use */
+};
+
+/*
+ * Add the argument of option (spelled as given: "-o", "--set", "-l" or
+ * "--listen") to set.  Returns 0, or -1 with the reason in err when the
+ * argument is malformed (no '.' before an '=', an empty name) or there are
+ * too many: a usage error.  What the value means is checked by
+ * config_read().
+ */
+int config_setting_add(struct config_settings *set, const char *option,
+    const char *arg, char *err, size_t errlen);
+
+/*
+ * The configuration to run with: the built-in defaults, or the file at
+ * path when it is not NULL, then every setting of set (may be NULL) over
+ * it.  A setting of a list key (listen, proxy_from) replaces the file's
+ * list with the command line's.  On error err names the file and line, or
+ * the setting as given, and the key.
+ */
+enum config_status config_read(const char *path,
+    const struct config_settings *set, struct config *cfg, char *err,
+    size_t errlen);
 
 /* Fill cfg with the built-in defaults (the values in conf/pingpongd.ini). */
 void config_defaults(struct config *cfg);

@@ -3,10 +3,11 @@
 #include <string.h>
 
 void
-conn_init(struct conn *c, enum conn_state first)
+conn_init(struct conn *c, enum conn_state first, enum conn_framing framing)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = first == CONN_HEADER ? CONN_HEADER : CONN_READING;
+	c->framing = (uint8_t)framing;
 }
 
 void
@@ -57,17 +58,31 @@ conn_settle(struct conn *c)
 {
 	if (conn_unsent(c) > 0)
 		c->state = CONN_WRITING;
-	else if (c->eof)
+	else if (c->end != CONN_END_NONE)
 		c->state = CONN_CLOSED;
 	else
 		c->state = CONN_READING;
+}
+
+/* Newlines in n bytes at data. */
+static uint32_t
+conn_count_lines(const char *data, size_t n)
+{
+	const char *p = data, *end = data + n;
+	uint32_t lines = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		lines++;
+		p++;
+	}
+	return lines;
 }
 
 void
 conn_plan(const struct conn *c, const struct bufpool *pool, const char *data,
     size_t n, struct conn_echo *echo)
 {
-	const char *nl = memrchr(data, '\n', n);
+	const char *nl;
 	size_t held = conn_held(c), total = held + n;
 	size_t keep;
 
@@ -75,21 +90,25 @@ conn_plan(const struct conn *c, const struct bufpool *pool, const char *data,
 	 * Bytes after the last newline stay held, unless with what was held
 	 * before they fill max_line: then they go back as a fragment.  n is
 	 * at most max_line - held, so the held tail is always < max_line.
+	 * With bytes framing every byte completes a line: nothing is kept.
 	 */
-	if (nl != NULL)
+	memset(echo, 0, sizeof(*echo));
+	if (c->framing == CONN_FRAMING_BYTES) {
+		keep = 0;
+	} else if ((nl = memrchr(data, '\n', n)) != NULL) {
 		keep = n - (size_t)(nl + 1 - data);
-	else
+	} else {
 		keep = total == conn_max_line(c, pool) ? 0 : total;
-
-	if (keep == total) {
-		memset(echo, 0, sizeof(*echo));
-		return;
+		echo->fragments = keep == 0;
 	}
+	if (keep == total)
+		return;
 	/* Any echo covers every held byte: they precede the newline. */
 	echo->held = held > 0 ? c->buf->data : NULL;
 	echo->held_len = held;
 	echo->fresh = data;
 	echo->fresh_len = total - keep - held;
+	echo->lines = conn_count_lines(data, echo->fresh_len);
 }
 
 int
@@ -157,11 +176,12 @@ conn_wrote(struct conn *c, struct bufpool *pool, size_t written)
 }
 
 void
-conn_finish(struct conn *c, struct bufpool *pool)
+conn_finish(struct conn *c, struct bufpool *pool, enum conn_end why)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	c->eof = 1;
+	if (c->end == CONN_END_NONE)
+		c->end = (uint8_t)why;
 	if (c->buf != NULL) {
 		c->buf->pending += c->buf->held;
 		c->buf->held = 0;
@@ -175,7 +195,8 @@ void
 conn_abort(struct conn *c, struct bufpool *pool)
 {
 	conn_release(c, pool);
-	c->eof = 1;
+	if (c->end == CONN_END_NONE)
+		c->end = CONN_END_ABORT;
 	c->state = CONN_CLOSED;
 }
 

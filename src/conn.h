@@ -21,9 +21,15 @@
  *   Closed   done: the slot may be freed.  A socket error leads here from
  *            any state (conn_abort).
  *
- * `eof` says no more input will be read: the client ended its side, or the
- * daemon ended it (line_timeout, shutdown).  From then on the held bytes
- * are echo, and the connection closes once the kernel has taken it all.
+ * `end` says no more input will be read, and why: the client ended its
+ * side, or the daemon ended it (line_timeout, shutdown).  From then on the
+ * held bytes are echo, and the connection closes once the kernel has taken
+ * it all.
+ *
+ * Framing decides what completes an echo: a newline (or max_line bytes
+ * with none, a fragment), or with bytes framing every byte, the RFC 862
+ * echo service: there, every byte completes a line, so nothing is ever
+ * held and only back-pressure keeps echo back.
  *
  * The echo stream is a prefix of the input stream: everything up to the
  * last newline goes back at once, and so does every full max_line bytes
@@ -52,6 +58,21 @@ enum conn_state {
 	CONN_CLOSED,                    /* done: the slot may be freed */
 };
 
+/* Why no more input is read. */
+enum conn_end {
+	CONN_END_NONE,                  /* input may still come */
+	CONN_END_CLIENT,                /* the client ended its side */
+	CONN_END_LINE_TIMEOUT,          /* a partial line was held too long */
+	CONN_END_SHUTDOWN,              /* the daemon is stopping */
+	CONN_END_ABORT,                 /* a socket error: nothing more is written */
+};
+
+/* What completes an echo (config.h's enum config_framing, same values). */
+enum conn_framing {
+	CONN_FRAMING_LINES,             /* a newline, or max_line bytes */
+	CONN_FRAMING_BYTES,             /* every byte */
+};
+
 enum conn_interest {
 	CONN_WANT_NONE,
 	CONN_WANT_READ,
@@ -67,11 +88,12 @@ struct conn_buf {
 	char data[];
 };
 
-/* Packed so that the slot around it stays small: 10 bytes on LP64. */
+/* Packed so that the slot around it stays small: 11 bytes on LP64. */
 struct __attribute__((packed)) conn {
 	struct conn_buf *buf;           /* NULL while nothing is pending or held */
 	uint8_t state;                  /* enum conn_state */
-	uint8_t eof;                    /* no more input: close once pending is 0 */
+	uint8_t end;                    /* enum conn_end: close once pending is 0 */
+	uint8_t framing;                /* enum conn_framing */
 };
 
 /* What to write after bytes arrive: the held bytes, then a prefix of the new. */
@@ -80,10 +102,16 @@ struct conn_echo {
 	size_t held_len;
 	const char *fresh;              /* the start of the bytes just read */
 	size_t fresh_len;
+	uint32_t lines;                 /* newlines in the echo */
+	uint32_t fragments;             /* 1 when it ends in a max_line cut */
 };
 
-/* A new connection: Reading, or Header when a PROXY header must come first. */
-void conn_init(struct conn *c, enum conn_state first);
+/*
+ * A new connection: Reading, or Header when a PROXY header must come
+ * first, with its framing for its whole life.
+ */
+void conn_init(struct conn *c, enum conn_state first,
+    enum conn_framing framing);
 
 /* The PROXY header is whole: Header becomes Reading. */
 void conn_header_done(struct conn *c);
@@ -121,10 +149,10 @@ void conn_pending(const struct conn *c, const char **data, size_t *len);
 void conn_wrote(struct conn *c, struct bufpool *pool, size_t written);
 
 /*
- * No more input will be read (the client ended its side, or the daemon is
- * closing it): the held bytes become echo, then the connection closes.
+ * No more input will be read, for the reason given: the held bytes become
+ * echo, then the connection closes.  The first reason stays.
  */
-void conn_finish(struct conn *c, struct bufpool *pool);
+void conn_finish(struct conn *c, struct bufpool *pool, enum conn_end why);
 
 /* Give the buffer back and close, whatever is pending (a socket error). */
 void conn_abort(struct conn *c, struct bufpool *pool);

@@ -7,7 +7,6 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,11 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon_listen.h"
 #include "evmem.h"
 #include "log.h"
-#include "net.h"
 #include "server.h"
 #include "service.h"
+
+#define DAEMON_STATUS_ADDRS 96          /* bytes of addresses in STATUS= */
 
 /* Where a reload stands. */
 enum daemon_reload {
@@ -30,21 +31,19 @@ enum daemon_reload {
 
 struct daemon {
 	struct ev_loop *loop;           /* the default loop, this thread's */
+	struct daemon_options opt;      /* as main() gave them */
 	struct server *servers;         /* one per worker */
 	pthread_t *threads;             /* one per worker */
 	unsigned *seen_beats;           /* heartbeats at the last watchdog check */
 	unsigned count;                 /* workers */
 	unsigned started;               /* servers set up */
 	unsigned running;               /* threads started */
-	bool reuseport;                 /* the workers' listeners form groups */
-	const char *config_path;        /* file to re-read on SIGHUP, NULL = defaults */
 	struct config cfg;              /* the configuration in force */
-	int passed[SERVER_LISTENERS];   /* sockets passed by the service manager */
-	unsigned npassed;               /* entries of passed */
-	int probes[CONFIG_LISTEN_MAX];  /* sockets holding ports chosen for port 0 */
-	unsigned nprobes;               /* entries of probes in use */
+	struct daemon_listen listen;    /* the sockets held for every worker */
+	atomic_uint_fast64_t serial;    /* the last connection number handed out */
+	ev_tstamp started_at;           /* when the daemon started, for uptime */
 	bool stopping;                  /* SIGTERM or SIGINT seen */
-	ev_signal sig_term, sig_int, sig_hup;
+	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 	ev_async wake;                  /* a worker answered or its loop ended */
 	ev_timer status_timer;          /* STATUS= for the service manager */
 	ev_timer watchdog_timer;        /* WATCHDOG=1 while every worker beats */
@@ -55,92 +54,47 @@ struct daemon {
 	struct config next;             /* what the reload in flight applies */
 };
 
-static void
-daemon_close_probes(struct daemon *d)
-{
-	for (unsigned i = 0; i < d->nprobes; i++)
-		close(d->probes[i]);
-	d->nprobes = 0;
-}
-
-/*
- * Port 0 means "any free port", but every worker of a group must listen
- * on the same one: choose it here, once, and write it into the addresses
- * the workers bind.  A listen line already open keeps its port.
- */
-static int
-daemon_reserve_ports(struct daemon *d, struct config *cfg,
-    const struct config *old, char *err, size_t errlen)
-{
-	int fresh[CONFIG_LISTEN_MAX];
-	unsigned nfresh = 0;
-
-	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		struct addr *a = &cfg->listen[i];
-		const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
-		int fd;
-
-		if (addr_port(sa) != 0)
-			continue;
-		for (unsigned j = 0; old != NULL && j < old->nlisten; j++)
-			if (strcmp(old->listen[j].text, a->text) == 0)
-				*a = old->listen[j];
-		if (addr_port(sa) != 0)
-			continue;
-		fd = net_reserve_port(a, err, errlen);
-		if (fd == -1) {
-			while (nfresh > 0)
-				close(fresh[--nfresh]);
-			return -1;
-		}
-		fresh[nfresh++] = fd;
-	}
-	/* The previous reservations served their turn; these serve this one. */
-	daemon_close_probes(d);
-	memcpy(d->probes, fresh, sizeof(int) * nfresh);
-	d->nprobes = nfresh;
-	return 0;
-}
-
-/*
- * Sockets passed by socket activation (descriptors 3 onward) arrive in
- * blocking mode: check them and make them ours to watch.
- */
-static int
-daemon_adopt(struct daemon *d, int n, char *err, size_t errlen)
-{
-	if (n > SERVER_LISTENERS) {
-		snprintf(err, errlen, "%d sockets passed by the service manager;"
-		    " at most %d are served", n, SERVER_LISTENERS);
-		return -1;
-	}
-	for (int i = 0; i < n; i++) {
-		int fd = SERVICE_FDS_START + i;
-		int flags = fcntl(fd, F_GETFL);
-
-		if (!service_is_listening_socket(fd)) {
-			snprintf(err, errlen, "descriptor %d passed by the service"
-			    " manager is not a listening stream socket", fd);
-			return -1;
-		}
-		if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
-		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
-			snprintf(err, errlen, "descriptor %d: %s", fd,
-			    strerror(errno));
-			return -1;
-		}
-		d->passed[d->npassed++] = fd;
-	}
-	return 0;
-}
+/* The signals this thread takes; no worker ever does. */
+static const int daemon_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+#define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
 
 static void
 daemon_warn_defer_passed(const struct daemon *d, uint32_t ms)
 {
-	if (d->npassed > 0 && ms > 0)
+	if (d->opt.passed > 0 && ms > 0)
 		log_warn("defer_accept is not applied to sockets passed by the"
 		    " service manager: set DeferAcceptSec= in the socket unit"
 		    " instead");
+}
+
+/*
+ * The addresses the first worker listens on, in configuration order (as
+ * its listener tokens are), cut with "and N more" past len bytes.
+ */
+static void
+daemon_addresses(const struct daemon *d, char *buf, size_t len)
+{
+	const struct server *s = &d->servers[0];
+	size_t o = 0;
+	unsigned shown = 0, all = 0;
+
+	buf[0] = '\0';
+	for (uint32_t t = 0; d->started > 0 && t < SERVER_LISTENERS; t++) {
+		const char *bound = s->listeners[t].bound;
+		size_t need;
+
+		if (s->listeners[t].fd == -1)
+			continue;
+		all++;
+		need = strlen(bound) + (shown > 0 ? 2 : 0);
+		if (shown > 0 && o + need + 16 >= len)
+			continue;
+		o += (size_t)snprintf(buf + o, len - o, "%s%s",
+		    shown > 0 ? ", " : "", bound);
+		shown++;
+	}
+	if (all > shown && o < len)
+		snprintf(buf + o, len - o, " and %u more", all - shown);
 }
 
 /* The STATUS= line: what the daemon is doing right now, for all workers. */
@@ -148,22 +102,20 @@ static void
 daemon_status(const struct daemon *d, const char *state, char *buf,
     size_t len)
 {
-	uint64_t open = 0, served = 0, refused = 0, echoed = 0;
+	struct server_figures f = { 0 };
+	char addrs[DAEMON_STATUS_ADDRS];
+	uint64_t refused = 0;
 
-	for (unsigned i = 0; i < d->started; i++) {
-		const struct server_stats *st = &d->servers[i].stats;
-
-		open += counter_get(&st->open);
-		served += counter_get(&st->accepted);
-		refused += counter_get(&st->refused_full) +
-		    counter_get(&st->refused_per_ip);
-		echoed += counter_get(&st->bytes_echoed);
-	}
+	for (unsigned i = 0; i < d->started; i++)
+		server_add_figures(&d->servers[i], &f);
+	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
+		refused += f.refused[i];
+	daemon_addresses(d, addrs, sizeof(addrs));
 	snprintf(buf, len, "%s: %u worker%s, %llu connection(s) open, %llu"
-	    " served, %llu refused, %llu bytes echoed", state, d->count,
-	    d->count == 1 ? "" : "s", (unsigned long long)open,
-	    (unsigned long long)served, (unsigned long long)refused,
-	    (unsigned long long)echoed);
+	    " served, %llu refused, %llu bytes echoed; listening on %s", state,
+	    d->count, d->count == 1 ? "" : "s", (unsigned long long)f.open,
+	    (unsigned long long)server_served(&f), (unsigned long long)refused,
+	    (unsigned long long)f.bytes_echoed, addrs);
 }
 
 static void
@@ -186,6 +138,40 @@ daemon_status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	daemon_status(d, d->stopping ? "draining" : "serving", status,
 	    sizeof(status));
 	service_status("%s", status);
+}
+
+/* SIGUSR1: one line of every figure, whatever log_level says. */
+static void
+daemon_statistics(const struct daemon *d)
+{
+	struct server_figures f = { 0 };
+	char closed[SERVER_CLOSE_CAUSES * 32], refused[SERVER_REFUSE_CAUSES * 32];
+	size_t o = 0;
+
+	for (unsigned i = 0; i < d->started; i++)
+		server_add_figures(&d->servers[i], &f);
+	closed[0] = refused[0] = '\0';
+	for (int i = 0; i < SERVER_CLOSE_CAUSES; i++)
+		o += (size_t)snprintf(closed + o, sizeof(closed) - o, "%s%s %llu",
+		    i > 0 ? ", " : "", server_close_names[i],
+		    (unsigned long long)f.closed[i]);
+	o = 0;
+	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
+		o += (size_t)snprintf(refused + o, sizeof(refused) - o,
+		    "%s%s %llu", i > 0 ? ", " : "", server_refuse_names[i],
+		    (unsigned long long)f.refused[i]);
+	log_always("statistics: %llu connection(s) open, %llu served; refused:"
+	    " %s; closed: %s; %llu bytes received, %llu bytes and %llu lines"
+	    " echoed, %llu fragments; %llu bytes held in %llu buffer(s);"
+	    " %llu accept pause(s), %llu log line(s) dropped; up %.0fs",
+	    (unsigned long long)f.open, (unsigned long long)server_served(&f),
+	    refused, closed, (unsigned long long)f.bytes_received,
+	    (unsigned long long)f.bytes_echoed,
+	    (unsigned long long)f.lines_echoed,
+	    (unsigned long long)f.fragments, (unsigned long long)f.bytes_held,
+	    (unsigned long long)f.buffers, (unsigned long long)f.accept_pauses,
+	    (unsigned long long)log_dropped(),
+	    ev_now(d->loop) - d->started_at);
 }
 
 /*
@@ -225,12 +211,29 @@ daemon_post_reload(struct daemon *d, const struct config *cfg, bool all)
 			    d->reload_id, NULL);
 }
 
+/*
+ * What the workers need before they apply cfg: ports chosen for port 0
+ * and the Unix sockets opened.  -1 with err when they cannot be had.
+ */
+static int
+daemon_prepare(struct daemon *d, struct config *cfg, const struct config *old,
+    char *err, size_t errlen)
+{
+	/* Passed sockets are served instead of the listen lines. */
+	if (d->opt.passed > 0)
+		return 0;
+	if (d->count > 1 && daemon_listen_reserve(&d->listen, cfg, old, err,
+	    errlen) == -1)
+		return -1;
+	return daemon_listen_open(&d->listen, cfg, err, errlen);
+}
+
 static void
 daemon_reload(struct daemon *d)
 {
 	char err[CONFIG_ERROR_MAX];
 
-	if (d->config_path == NULL) {
+	if (d->opt.config_path == NULL) {
 		log_warn("SIGHUP: running on built-in defaults, no file to"
 		    " re-read");
 		return;
@@ -244,9 +247,9 @@ daemon_reload(struct daemon *d)
 		return;
 	}
 	service_reloading();
-	if (config_load(d->config_path, &d->next, err, sizeof(err)) !=
-	    CONFIG_OK || (d->reuseport && daemon_reserve_ports(d, &d->next,
-	    &d->cfg, err, sizeof(err)) == -1)) {
+	if (config_read(d->opt.config_path, d->opt.settings, &d->next, err,
+	    sizeof(err)) != CONFIG_OK ||
+	    daemon_prepare(d, &d->next, &d->cfg, err, sizeof(err)) == -1) {
 		log_error("reload failed, keeping the running configuration:"
 		    " %s", err);
 		daemon_ready(d);
@@ -298,7 +301,7 @@ daemon_reload_answered(struct daemon *d)
 			daemon_warn_defer_passed(d, d->next.defer_accept_ms);
 		d->cfg = d->next;
 		config_summary(&d->cfg, err, sizeof(err));
-		log_info("reloaded %s: %s", d->config_path, err);
+		log_info("reloaded %s: %s", d->opt.config_path, err);
 	} else {
 		log_error("reload failed, keeping the running configuration:"
 		    " %s", first);
@@ -309,6 +312,9 @@ daemon_reload_answered(struct daemon *d)
 				return;
 			}
 	}
+	/* The workers no longer watch what the configuration in force drops. */
+	if (d->opt.passed == 0)
+		daemon_listen_retire(&d->listen, &d->cfg);
 	d->reload = DAEMON_RELOAD_IDLE;
 	/* The service is ready again either way: the old or the new config. */
 	daemon_ready(d);
@@ -356,6 +362,10 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 		daemon_reload(d);
 		return;
 	}
+	if (sig->signum == SIGUSR1) {
+		daemon_statistics(d);
+		return;
+	}
 	if (d->stopping) {
 		for (unsigned i = 0; i < d->count; i++)
 			server_post(&d->servers[i], SERVER_CMD_STOP_NOW, NULL, 0,
@@ -386,9 +396,10 @@ daemon_start_servers(struct daemon *d)
 		struct server_role role = {
 			.index = d->started,
 			.count = d->count,
-			.reuseport = d->reuseport,
-			.passed = d->passed,
-			.npassed = d->npassed,
+			.reuseport = d->count > 1,
+			.activated = d->opt.passed > 0,
+			.shared = &d->listen.shared,
+			.serial = &d->serial,
 			.owner_loop = d->loop,
 			.owner_wake = &d->wake,
 		};
@@ -403,7 +414,7 @@ daemon_start_servers(struct daemon *d)
 }
 
 /*
- * The worker threads never take SIGTERM, SIGINT or SIGHUP: they inherit a
+ * The worker threads never take this thread's signals: they inherit a
  * mask that blocks them, and this thread's default loop takes them.
  */
 static int
@@ -413,9 +424,8 @@ daemon_start_threads(struct daemon *d, uint64_t watchdog_usec)
 	int result = 0;
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
+	for (size_t i = 0; i < DAEMON_NSIGNALS; i++)
+		sigaddset(&block, daemon_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (; d->running < d->count; d->running++) {
 		struct server *s = &d->servers[d->running];
@@ -438,9 +448,11 @@ daemon_start_signals(struct daemon *d, uint64_t watchdog_usec)
 	ev_signal_init(&d->sig_term, daemon_signal_cb, SIGTERM);
 	ev_signal_init(&d->sig_int, daemon_signal_cb, SIGINT);
 	ev_signal_init(&d->sig_hup, daemon_signal_cb, SIGHUP);
+	ev_signal_init(&d->sig_usr1, daemon_signal_cb, SIGUSR1);
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
+	ev_signal_start(d->loop, &d->sig_usr1);
 	ev_timer_init(&d->status_timer, daemon_status_cb, SERVER_HOUSEKEEPING,
 	    SERVER_HOUSEKEEPING);
 	if (service_notify_wanted())
@@ -454,6 +466,45 @@ daemon_start_signals(struct daemon *d, uint64_t watchdog_usec)
 	}
 }
 
+/*
+ * --ready-fd: every listener listens, so say where, one address a line
+ * in configuration order, and close the descriptor: a reader waiting for
+ * end of file knows it may connect.
+ */
+static void
+daemon_tell_ready(struct daemon *d)
+{
+	const struct server *s = &d->servers[0];
+	char line[ADDR_TEXT + 1];
+	int fd = d->opt.ready_fd;
+
+	if (fd == -1)
+		return;
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++) {
+		size_t len, off = 0;
+
+		if (s->listeners[t].fd == -1)
+			continue;
+		len = (size_t)snprintf(line, sizeof(line), "%s\n",
+		    s->listeners[t].bound);
+		while (off < len) {
+			ssize_t n = write(fd, line + off, len - off);
+
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				log_warn("--ready-fd %d: %s", fd,
+				    strerror(errno));
+				goto done;
+			}
+			off += (size_t)n;
+		}
+	}
+done:
+	close(fd);
+	d->opt.ready_fd = -1;
+}
+
 /* Stop the workers that run, wait for them, and free everything. */
 static void
 daemon_destroy(struct daemon *d)
@@ -465,13 +516,15 @@ daemon_destroy(struct daemon *d)
 		pthread_join(d->threads[i], NULL);
 	for (unsigned i = 0; i < d->started; i++)
 		server_destroy(&d->servers[i]);
-	daemon_close_probes(d);
-	for (unsigned i = 0; i < d->npassed; i++)
-		close(d->passed[i]);
+	daemon_listen_close(&d->listen);
+	/* Not ready, and never will be: the reader sees end of file. */
+	if (d->opt.ready_fd != -1)
+		close(d->opt.ready_fd);
 	if (d->loop != NULL) {
 		ev_signal_stop(d->loop, &d->sig_term);
 		ev_signal_stop(d->loop, &d->sig_int);
 		ev_signal_stop(d->loop, &d->sig_hup);
+		ev_signal_stop(d->loop, &d->sig_usr1);
 		ev_timer_stop(d->loop, &d->status_timer);
 		ev_timer_stop(d->loop, &d->watchdog_timer);
 		ev_async_stop(d->loop, &d->wake);
@@ -484,69 +537,79 @@ daemon_destroy(struct daemon *d)
 	free(d);
 }
 
-int
-daemon_run(const struct config *cfg, const char *config_path,
-    unsigned workers, int passed)
+/* Everything the workers need, then the workers: -1 when the daemon cannot start. */
+static int
+daemon_start(struct daemon *d)
 {
-	struct daemon *d = calloc(1, sizeof(*d));
 	char err[CONFIG_ERROR_MAX];
 	uint64_t watchdog;
-	int result = EX_SERVER_OSERR;
 
-	if (d == NULL || (d->servers = calloc(workers, sizeof(*d->servers))) ==
-	    NULL || (d->threads = calloc(workers, sizeof(*d->threads))) ==
-	    NULL || (d->seen_beats = calloc(workers, sizeof(*d->seen_beats))) ==
-	    NULL || (d->applied = calloc(workers, sizeof(*d->applied))) ==
-	    NULL) {
-		log_error("out of memory for %u workers", workers);
-		if (d != NULL)
-			daemon_destroy(d);
-		return EX_SERVER_OSERR;
-	}
-	d->count = workers;
-	d->config_path = config_path;
-	d->cfg = *cfg;
-	/* The kernel spreads connections over a group; one worker needs none. */
-	d->reuseport = workers > 1;
 	ev_set_allocator(evmem_realloc);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (d->loop == NULL) {
 		log_error("cannot start the event loop");
-		goto out;
+		return -1;
 	}
 	ev_set_userdata(d->loop, d);
+	d->started_at = ev_now(d->loop);
 	ev_async_init(&d->wake, daemon_wake_cb);
 	ev_async_start(d->loop, &d->wake);
-	if (passed > 0 && daemon_adopt(d, passed, err, sizeof(err)) == -1) {
+	if ((d->opt.passed > 0 ? daemon_listen_adopt(&d->listen, d->opt.passed,
+	    err, sizeof(err)) : daemon_prepare(d, &d->cfg, NULL, err,
+	    sizeof(err))) == -1) {
 		log_error("%s", err);
-		goto out;
-	}
-	if (passed == 0 && d->reuseport && daemon_reserve_ports(d, &d->cfg,
-	    NULL, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		goto out;
+		return -1;
 	}
 	if (daemon_start_servers(d) == -1)
-		goto out;
-	if (passed > 0)
+		return -1;
+	if (d->opt.passed > 0)
 		log_info("socket activation: serving %d passed socket(s); the"
-		    " listen lines are not used", passed);
-	daemon_warn_defer_passed(d, cfg->defer_accept_ms);
+		    " listen lines are not used", d->opt.passed);
+	daemon_warn_defer_passed(d, d->cfg.defer_accept_ms);
 	watchdog = service_watchdog_usec();
 	if (daemon_start_threads(d, watchdog) == -1)
-		goto out;
+		return -1;
 	daemon_start_signals(d, watchdog);
+	return 0;
+}
 
-	/* Every listener is up: the line the operator and the tests wait for. */
-	config_summary(&d->cfg, err, sizeof(err));
-	log_info("pingpongd %s running%s%s with %u worker%s: %s",
-	    PACKAGE_VERSION, config_path ? " with " : " on built-in defaults",
-	    config_path ? config_path : "", workers, workers == 1 ? "" : "s",
-	    err);
-	daemon_ready(d);
-	ev_run(d->loop, 0);
-	result = EX_SERVER_OK;
-out:
+int
+daemon_run(const struct daemon_options *opt)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	char summary[CONFIG_ERROR_MAX];
+	unsigned n = opt->workers;
+	int result = EX_SERVER_OSERR;
+
+	if (d == NULL || (d->servers = calloc(n, sizeof(*d->servers))) ==
+	    NULL || (d->threads = calloc(n, sizeof(*d->threads))) == NULL ||
+	    (d->seen_beats = calloc(n, sizeof(*d->seen_beats))) == NULL ||
+	    (d->applied = calloc(n, sizeof(*d->applied))) == NULL) {
+		log_error("out of memory for %u workers", n);
+		if (opt->ready_fd != -1)
+			close(opt->ready_fd);
+		if (d != NULL) {
+			d->opt.ready_fd = -1;
+			daemon_destroy(d);
+		}
+		return EX_SERVER_OSERR;
+	}
+	d->opt = *opt;
+	d->count = n;
+	d->cfg = *opt->cfg;
+	daemon_listen_init(&d->listen);
+	if (daemon_start(d) == 0) {
+		/* Every listener is up: the line the operator waits for. */
+		config_summary(&d->cfg, summary, sizeof(summary));
+		log_info("pingpongd %s running%s%s with %u worker%s: %s",
+		    PACKAGE_VERSION, opt->config_path ? " with " :
+		    " on built-in defaults", opt->config_path ?
+		    opt->config_path : "", n, n == 1 ? "" : "s", summary);
+		daemon_tell_ready(d);
+		daemon_ready(d);
+		ev_run(d->loop, 0);
+		result = EX_SERVER_OK;
+	}
 	daemon_destroy(d);
 	return result;
 }

@@ -10,13 +10,24 @@
 
 #include "config.h"
 
+/* What the daemon starts with, from main(). */
+struct daemon_options {
+	const struct config *cfg;       /* the configuration, read and checked */
+	const char *config_path;        /* re-read on SIGHUP; NULL: built-in defaults */
+	const struct config_settings *settings; /* the command line's -l and -o,
+	                                   applied over the file again on SIGHUP */
+	unsigned workers;               /* threads serving connections, >= 1 */
+	int passed;                     /* sockets passed by socket activation */
+	int ready_fd;                   /* written the bound addresses, one per
+	                                   line, and closed once every listener
+	                                   listens; -1: none */
+};
+
 /*
- * Serve with `workers` workers until SIGTERM/SIGINT and the drain that
- * follows.  config_path is the file to re-read on SIGHUP (NULL: built-in
- * defaults); passed is the number of sockets passed by socket activation.
- * Returns the exit status: 0, or 71 when the daemon could not start.
+ * Serve until SIGTERM/SIGINT and the drain that follows.  Returns the exit
+ * status: 0, or 71 when the daemon could not start (ready_fd is then
+ * closed with nothing written).
  */
-int daemon_run(const struct config *cfg, const char *config_path,
-    unsigned workers, int passed);
+int daemon_run(const struct daemon_options *opt);
 
 #endif

@@ -14,10 +14,6 @@
 
 #include "net.h"
 
-_Static_assert(sizeof(((struct listener *)0)->addr.text) ==
-    sizeof(((struct listener *)0)->bound),
-    "listen text and bound address text have one size");
-
 static void listener_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 static void
@@ -44,12 +40,13 @@ listener_stop_all(struct server *s)
 static void
 listener_pause(struct server *s, int err)
 {
-	unsigned long n;
+	char what[96];
 
-	n = log_ratelimit(&s->rl_accept, ev_now(s->loop), SERVER_LOG_INTERVAL);
-	if (n > 0)
-		log_warn("accept: %s; pausing new connections (%lu time(s)),"
-		    " %u open", strerror(err), n, s->slab.used);
+	snprintf(what, sizeof(what), "accept: %s; pausing new connections (",
+	    strerror(err));
+	session_burst(s, &s->burst_accept, what, " time(s)), %u open",
+	    s->slab.used);
+	counter_add(&s->stats.accept_pauses, 1);
 	s->accept_paused = true;
 	listener_stop_all(s);
 	ev_timer_set(&s->accept_timer, SERVER_ACCEPT_RETRY, 0.0);
@@ -83,11 +80,9 @@ listener_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (int i = 0; i < SERVER_ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage peer;
-		socklen_t peerlen = sizeof(peer);
 		int fd;
 
-		fd = accept4(w->fd, (struct sockaddr *)&peer, &peerlen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = net_accept(w->fd, &peer);
 		if (fd != -1) {
 			session_open(s, fd, (struct sockaddr *)&peer, token);
 			continue;
@@ -108,10 +103,9 @@ listener_cb(struct ev_loop *loop, ev_io *w, int revents)
 			listener_pause(s, errno);
 			return;
 		default:
-			if (log_ratelimit(&s->rl_accept, ev_now(loop),
-			    SERVER_LOG_INTERVAL) > 0)
-				log_warn("accept on %s: %s",
-				    s->listeners[token].bound, strerror(errno));
+			session_burst(s, &s->burst_accept, "accept failed ",
+			    " time(s), the last on %s: %s",
+			    s->listeners[token].bound, strerror(errno));
 			return;
 		}
 	}
@@ -129,27 +123,64 @@ listener_defer(struct server *s, const struct listener *l, uint32_t ms)
 		    " at once", s->tag, l->bound, strerror(errno));
 }
 
+/* The owner's socket for a listen line, or -1. */
+static int
+listener_shared(const struct server *s, const char *text)
+{
+	const struct server_shared_set *set = s->role.shared;
+
+	for (unsigned i = 0; set != NULL && i < set->n; i++)
+		if (strcmp(set->list[i].addr.text, text) == 0)
+			return set->list[i].fd;
+	return -1;
+}
+
+/* Watch l's socket from token on; its options are set already. */
+static void
+listener_watch(struct server *s, uint32_t token, const char *how)
+{
+	struct listener *l = &s->listeners[token];
+	struct slot *sl = server_slot(s, token);
+
+	net_local_text(l->fd, l->bound, sizeof(l->bound));
+	ev_io_init(&sl->io, listener_cb, l->fd, EV_READ);
+	if (!s->accept_paused && !s->stopping)
+		ev_io_start(s->loop, &sl->io);
+	log_info("%slistening on %s (token %u%s)", s->tag, l->bound, token,
+	    how);
+}
+
+/*
+ * A TCP listen line gets a socket of this worker's own; a Unix one is the
+ * owner's, opened before the workers were told of it.
+ */
 static int
 listener_open(struct server *s, uint32_t token, const struct config *cfg,
     const struct addr *addr, char *err, size_t errlen)
 {
 	struct listener *l = &s->listeners[token];
-	struct slot *sl = server_slot(s, token);
 	int fd;
 
-	fd = net_listen(addr, cfg->backlog, s->role.reuseport, err, errlen);
-	if (fd == -1)
-		return -1;
-	net_tune_socket(fd, server_whole_seconds(cfg->tcp_keepalive_ms));
+	if (addr->ss.ss_family == AF_UNIX) {
+		fd = listener_shared(s, addr->text);
+		if (fd == -1) {
+			snprintf(err, errlen, "%s: no socket was opened for it",
+			    addr->text);
+			return -1;
+		}
+		l->borrowed = true;
+	} else {
+		fd = net_listen(addr, cfg->backlog, s->role.reuseport, err,
+		    errlen);
+		if (fd == -1)
+			return -1;
+		net_tune_socket(fd, server_whole_seconds(cfg->tcp_keepalive_ms));
+	}
 	l->fd = fd;
 	l->addr = *addr;
-	net_local_text(fd, l->bound, sizeof(l->bound));
-	if (cfg->defer_accept_ms > 0)
+	if (!l->borrowed && cfg->defer_accept_ms > 0)
 		listener_defer(s, l, cfg->defer_accept_ms);
-	ev_io_init(&sl->io, listener_cb, fd, EV_READ);
-	if (!s->accept_paused && !s->stopping)
-		ev_io_start(s->loop, &sl->io);
-	log_info("%slistening on %s (token %u)", s->tag, l->bound, token);
+	listener_watch(s, token, "");
 	return 0;
 }
 
@@ -255,7 +286,8 @@ listener_apply(struct server *s, const struct config *cfg, char *err,
 			log_info("%sno longer listening on %s (token %u)", s->tag,
 			    l->bound, t);
 			listener_close(s, t);
-		} else {
+		} else if (!l->borrowed) {
+			/* The owner tunes the sockets it holds. */
 			listener_retune(s, l, cfg);
 		}
 	}
@@ -263,27 +295,28 @@ listener_apply(struct server *s, const struct config *cfg, char *err,
 }
 
 int
-listener_adopt(struct server *s, const int *fds, unsigned n, char *err,
-    size_t errlen)
+listener_adopt(struct server *s, char *err, size_t errlen)
 {
-	if (n > SERVER_LISTENERS) {
-		snprintf(err, errlen, "%u sockets passed by the service manager;"
-		    " at most %d are served", n, SERVER_LISTENERS);
-		return -1;
-	}
-	for (uint32_t t = 0; t < n; t++) {
-		struct listener *l = &s->listeners[t];
-		struct slot *sl = server_slot(s, t);
+	const struct server_shared_set *set = s->role.shared;
+	uint32_t token = 0;
 
+	for (unsigned i = 0; i < set->n; i++) {
+		struct listener *l;
+
+		if (!set->list[i].passed)
+			continue;
+		if (token == SERVER_LISTENERS) {
+			snprintf(err, errlen, "more than %d sockets passed by the"
+			    " service manager", SERVER_LISTENERS);
+			return -1;
+		}
+		l = &s->listeners[token];
 		/* The owner of the process keeps them; every worker watches them. */
 		l->borrowed = true;
-		l->fd = fds[t];
-		net_local_text(l->fd, l->bound, sizeof(l->bound));
-		memcpy(l->addr.text, l->bound, sizeof(l->addr.text));
-		ev_io_init(&sl->io, listener_cb, l->fd, EV_READ);
-		ev_io_start(s->loop, &sl->io);
-		log_info("%slistening on %s (token %u, passed by the service"
-		    " manager)", s->tag, l->bound, t);
+		l->fd = set->list[i].fd;
+		l->addr = set->list[i].addr;
+		listener_watch(s, token, ", passed by the service manager");
+		token++;
 	}
 	return 0;
 }

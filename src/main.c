@@ -5,7 +5,10 @@
  * descriptor limit, and hands over to the owner of the process (daemon.c)
  * until it stops.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +28,28 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: pingpongd [-c FILE] [-t] [-h] [-V]\n"
+	    "usage: pingpongd [-t] [-c FILE] [-l ADDR]... [-o SECTION.KEY=VALUE]...\n"
+	    "                 [--ready-fd N] [-h] [-V]\n"
 	    "\n"
 	    "Echo every newline-terminated line a TCP client sends, byte for byte.\n"
 	    "\n"
 	    "  -c, --config FILE  read the configuration from FILE\n"
 	    "                     (default: built-in settings, see %s/pingpongd/pingpongd.ini)\n"
-	    "  -t, --test         check the configuration, print the result and exit\n"
+	    "  -l, --listen ADDR  listen on ADDR (IPv4:PORT, [IPv6]:PORT, unix:/PATH or\n"
+	    "                     unix:@NAME; port 0 = any free one) instead of the\n"
+	    "                     file's listen lines; repeatable\n"
+	    "  -o, --set SECTION.KEY=VALUE\n"
+	    "                     one setting over the file (or the defaults), checked\n"
+	    "                     as a line of it, e.g. -o connection.framing=bytes;\n"
+	    "                     repeatable; SIGHUP applies -l and -o again\n"
+	    "      --ready-fd N   once listening, write the bound addresses to\n"
+	    "                     descriptor N, one per line, and close it\n"
+	    "  -t, --test         check the configuration and the command line, print\n"
+	    "                     the result and exit\n"
 	    "  -h, --help         print this help and exit\n"
 	    "  -V, --version      print the version and exit\n"
 	    "\n"
+	    "Signals: TERM/INT drain and stop, HUP reload, USR1 log statistics.\n"
 	    "Exit status: 0 stopped cleanly, 64 usage error, 66 configuration file\n"
 	    "unreadable, 71 cannot listen, 78 configuration invalid.\n",
 	    SYSCONFDIR);
@@ -73,27 +88,94 @@ online_cpus(void)
 	return n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
 }
 
+/*
+ * --ready-fd N: a descriptor the caller left open for us.  Returns it, or
+ * -1 with the reason in err.
+ */
+static int
+ready_fd_parse(const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || n < 0 || n > INT_MAX) {
+		snprintf(err, errlen, "--ready-fd %s: not a descriptor number",
+		    arg);
+		return -1;
+	}
+	if (fcntl((int)n, F_GETFD) == -1) {
+		snprintf(err, errlen, "--ready-fd %s: %s", arg, strerror(errno));
+		return -1;
+	}
+	if (n <= STDERR_FILENO) {
+		snprintf(err, errlen, "--ready-fd %s: standard input, output or"
+		    " error; give another descriptor", arg);
+		return -1;
+	}
+	/* Nothing started later inherits it. */
+	(void)fcntl((int)n, F_SETFD, FD_CLOEXEC);
+	return (int)n;
+}
+
+/* The option as the user spelled it, for messages. */
+static const char *
+option_name(int opt, int longindex, const struct option *longopts)
+{
+	static char name[32];
+
+	if (longindex >= 0)
+		snprintf(name, sizeof(name), "--%s", longopts[longindex].name);
+	else
+		snprintf(name, sizeof(name), "-%c", opt);
+	return name;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "test", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static struct config_settings settings;
+	struct daemon_options opts = { .ready_fd = -1 };
 	const char *path = NULL;
 	char err[CONFIG_ERROR_MAX];
 	struct config cfg;
 	bool test_only = false;
-	unsigned workers;
-	int opt, status, passed;
+	int opt, longindex, status;
 
-	while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
+	for (;;) {
+		longindex = -1;
+		opt = getopt_long(argc, argv, "c:l:o:thV", longopts, &longindex);
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'l':
+		case 'o':
+			if (config_setting_add(&settings, option_name(opt,
+			    longindex, longopts), optarg, err, sizeof(err)) == -1) {
+				fprintf(stderr, "pingpongd: %s\n", err);
+				return EX_USAGE;
+			}
+			break;
+		case 'R':
+			opts.ready_fd = ready_fd_parse(optarg, err, sizeof(err));
+			if (opts.ready_fd == -1) {
+				fprintf(stderr, "pingpongd: %s\n", err);
+				return EX_USAGE;
+			}
 			break;
 		case 't':
 			test_only = true;
@@ -116,17 +198,16 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 
-	config_defaults(&cfg);
-	if (path != NULL) {
-		status = config_load(path, &cfg, err, sizeof(err));
-		if (status != CONFIG_OK) {
-			fprintf(stderr, "pingpongd: %s\n", err);
-			return status;
-		}
+	status = config_read(path, &settings, &cfg, err, sizeof(err));
+	if (status != CONFIG_OK) {
+		fprintf(stderr, "pingpongd: %s\n", err);
+		return status;
 	}
 	if (test_only) {
-		printf("pingpongd: configuration %s OK\n",
-		    path != NULL ? path : "(built-in defaults)");
+		printf("pingpongd: configuration %s%s OK\n",
+		    path != NULL ? path : "(built-in defaults)",
+		    settings.cs_count > 0 ? " with the command line's settings" :
+		    "");
 		return 0;
 	}
 
@@ -135,11 +216,17 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	fit_descriptor_limit(cfg.max_connections);
 
-	passed = service_listen_fds(err, sizeof(err));
-	if (passed == -1) {
+	opts.cfg = &cfg;
+	opts.config_path = path;
+	opts.settings = &settings;
+	opts.workers = cfg.workers != 0 ? cfg.workers : online_cpus();
+	opts.passed = service_listen_fds(err, sizeof(err));
+	if (opts.passed == -1) {
 		log_error("%s", err);
-		return EX_SERVER_OSERR;
+		status = EX_SERVER_OSERR;
+	} else {
+		status = daemon_run(&opts);
 	}
-	workers = cfg.workers != 0 ? cfg.workers : online_cpus();
-	return daemon_run(&cfg, path, workers, passed);
+	log_shutdown();
+	return status;
 }

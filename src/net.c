@@ -4,9 +4,134 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+/* The file of a path socket, NULL for an abstract one. */
+static const char *
+net_unix_path(const struct addr *addr)
+{
+	const struct sockaddr_un *sun = (const void *)&addr->ss;
+
+	return sun->sun_path[0] != '\0' ? sun->sun_path : NULL;
+}
+
+/*
+ * Make way for a Unix socket at path: a socket file left by a daemon that
+ * is gone (nothing accepts on it) is removed; a live socket, or a file
+ * that is not a socket, is an error and is left as it is.
+ */
+static int
+net_unix_make_way(const struct addr *addr, const char *path, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd, live, saved;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "bind %s: %s", addr->text,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "bind %s: the path exists and is not a"
+		    " socket; left as it is", addr->text);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket for %s: %s", addr->text,
+		    strerror(errno));
+		return -1;
+	}
+	live = connect(fd, (const struct sockaddr *)&addr->ss, addr->len) ==
+	    0 || errno == EAGAIN;
+	saved = errno;
+	close(fd);
+	if (live) {
+		snprintf(err, errlen, "bind %s: a live socket: something"
+		    " accepts connections there; left as it is", addr->text);
+		return -1;
+	}
+	if (saved != ECONNREFUSED) {
+		snprintf(err, errlen, "bind %s: %s", addr->text,
+		    strerror(saved));
+		return -1;
+	}
+	if (unlink(path) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "bind %s: removing the stale socket: %s",
+		    addr->text, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A listening Unix-domain socket, created with the process umask. */
+static int
+net_listen_unix(const struct addr *addr, int backlog, char *err,
+    size_t errlen)
+{
+	const char *path = net_unix_path(addr);
+	int fd;
+
+	if (path != NULL && net_unix_make_way(addr, path, err, errlen) == -1)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket for %s: %s", addr->text,
+		    strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
+		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, backlog) == -1) {
+		snprintf(err, errlen, "listen %s: %s", addr->text,
+		    strerror(errno));
+		close(fd);
+		if (path != NULL)
+			(void)unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+int
+net_unix_identify(const struct addr *addr, struct net_file *file)
+{
+	const char *path = net_unix_path(addr);
+	struct stat st;
+
+	memset(file, 0, sizeof(*file));
+	if (addr->ss.ss_family != AF_UNIX || path == NULL ||
+	    stat(path, &st) == -1)
+		return -1;
+	file->nf_dev = st.st_dev;
+	file->nf_ino = st.st_ino;
+	file->nf_made = true;
+	return 0;
+}
+
+void
+net_unix_remove(const struct addr *addr, const struct net_file *file)
+{
+	const char *path = net_unix_path(addr);
+	struct stat st;
+
+	/* Only the file this socket made: another may have taken the path. */
+	if (!file->nf_made || path == NULL || stat(path, &st) == -1 ||
+	    st.st_dev != file->nf_dev || st.st_ino != file->nf_ino)
+		return;
+	(void)unlink(path);
+}
 
 int
 net_listen(const struct addr *addr, int backlog, bool reuseport,
@@ -16,6 +141,8 @@ net_listen(const struct addr *addr, int backlog, bool reuseport,
 	int one = 1;
 	int fd;
 
+	if (sa->sa_family == AF_UNIX)
+		return net_listen_unix(addr, backlog, err, errlen);
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		snprintf(err, errlen, "socket for %s: %s", addr->text,
@@ -87,6 +214,8 @@ net_local_text(int fd, char *buf, size_t len)
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 
+	/* A Unix name ends where the kernel says: the rest must be NULs. */
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
 		snprintf(buf, len, "?");
 		return;
@@ -109,6 +238,21 @@ net_tune_socket(int fd, unsigned keepalive_s)
 	if (on)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
 		    sizeof(idle));
+}
+
+int
+net_accept(int fd, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int conn;
+
+	conn = accept4(fd, (struct sockaddr *)peer, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* An unnamed Unix peer gets only its family: no stale name after it. */
+	if (conn != -1 && peer->ss_family == AF_UNIX &&
+	    len < sizeof(struct sockaddr_un))
+		memset((char *)peer + len, 0, sizeof(struct sockaddr_un) - len);
+	return conn;
 }
 
 int

@@ -120,10 +120,10 @@ server_drain_now(struct server *s)
 	while (s->idle_list.head != TIMEOUT_NONE) {
 		uint32_t token = s->idle_list.head;
 
-		session_end(s, token, "shutdown timeout");
+		session_end(s, token, CONN_END_SHUTDOWN);
 		if (s->idle_list.head == token)
-			session_close(s, token, "shutdown timeout with echo"
-			    " pending");
+			session_close(s, token, SERVER_CLOSE_SHUTDOWN,
+			    "shutdown timeout with echo pending");
 	}
 	ev_break(s->loop, EVBREAK_ALL);
 }
@@ -298,6 +298,7 @@ server_init_lists(struct server *s)
 	line_since = calloc(s->slab.capacity, sizeof(uint32_t));
 	s->line_links = calloc(s->slab.capacity, sizeof(struct timeout_link));
 	s->proxy = calloc(s->slab.capacity, sizeof(*s->proxy));
+	s->ids = calloc(s->slab.capacity, sizeof(*s->ids));
 	timeout_init(&s->idle_list, idle_since, s->slab.slots +
 	    offsetof(struct slot, io.data), s->slab.slot_size);
 	timeout_init(&s->line_list, line_since, s->line_links,
@@ -305,7 +306,7 @@ server_init_lists(struct server *s)
 	timeout_init(&s->proxy_list, line_since, s->line_links,
 	    sizeof(struct timeout_link));
 	if (idle_since == NULL || line_since == NULL || s->line_links == NULL ||
-	    s->proxy == NULL)
+	    s->proxy == NULL || s->ids == NULL)
 		return -1;
 	return 0;
 }
@@ -342,6 +343,13 @@ server_init(struct server *s, const struct config *cfg,
 	ev_timer_init(&s->housekeeping_timer, server_housekeeping_cb,
 	    SERVER_HOUSEKEEPING, SERVER_HOUSEKEEPING);
 	ev_timer_init(&s->heartbeat_timer, server_heartbeat_cb, 0.0, 0.0);
+	ev_timer_init(&s->burst_timer, session_burst_cb, SERVER_LOG_INTERVAL,
+	    SERVER_LOG_INTERVAL);
+	s->burst_full.level = LOG_LEVEL_WARNING;
+	s->burst_per_ip.level = LOG_LEVEL_WARNING;
+	s->burst_proxy.level = LOG_LEVEL_WARNING;
+	s->burst_accept.level = LOG_LEVEL_WARNING;
+	s->burst_line.level = LOG_LEVEL_INFO;
 	ev_async_init(&s->ctl.wake, server_ctl_cb);
 	/* From here on server_destroy() undoes what is set up. */
 
@@ -365,30 +373,67 @@ server_init(struct server *s, const struct config *cfg,
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
-	s->activated = role->npassed > 0;
-	if ((s->activated ? listener_adopt(s, role->passed, role->npassed, err,
-	    errlen) : listener_apply(s, cfg, err, errlen)) == -1) {
+	s->activated = role->activated;
+	if ((s->activated ? listener_adopt(s, err, errlen) :
+	    listener_apply(s, cfg, err, errlen)) == -1) {
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
 	ev_timer_start(s->loop, &s->housekeeping_timer);
+	ev_timer_start(s->loop, &s->burst_timer);
 	ev_async_start(s->loop, &s->ctl.wake);
 	return EX_SERVER_OK;
 }
 
 void
+server_add_figures(const struct server *s, struct server_figures *sum)
+{
+	const struct server_stats *st = &s->stats;
+
+	sum->open += counter_get(&st->open);
+	sum->accepted += counter_get(&st->accepted);
+	sum->bytes_received += counter_get(&st->bytes_received);
+	sum->bytes_echoed += counter_get(&st->bytes_echoed);
+	sum->lines_echoed += counter_get(&st->lines_echoed);
+	sum->fragments += counter_get(&st->fragments);
+	sum->bytes_held += counter_get(&st->bytes_held);
+	sum->buffers += counter_get(&st->buffers);
+	sum->accept_pauses += counter_get(&st->accept_pauses);
+	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
+		sum->refused[i] += counter_get(&st->refused[i]);
+	for (int i = 0; i < SERVER_CLOSE_CAUSES; i++)
+		sum->closed[i] += counter_get(&st->closed[i]);
+}
+
+uint64_t
+server_served(const struct server_figures *f)
+{
+	uint64_t refused = 0;
+
+	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
+		refused += f->refused[i];
+	return f->accepted - refused;
+}
+
+void
 server_run(struct server *s)
 {
+	struct server_figures f = { 0 };
+
 	ev_run(s->loop, 0);
+	/* Every event of every burst is told before the summary. */
+	session_bursts_flush(s, 0.0);
+	server_add_figures(s, &f);
 	log_info("%sstopped: %llu connection(s) served, %llu refused at"
 	    " max_connections, %llu at max_per_ip, %llu closed by line_timeout,"
 	    " %llu over a PROXY header, %llu bytes echoed", s->tag,
-	    (unsigned long long)counter_get(&s->stats.accepted),
-	    (unsigned long long)counter_get(&s->stats.refused_full),
-	    (unsigned long long)counter_get(&s->stats.refused_per_ip),
-	    (unsigned long long)counter_get(&s->stats.line_timeouts),
-	    (unsigned long long)counter_get(&s->stats.proxy_rejected),
-	    (unsigned long long)counter_get(&s->stats.bytes_echoed));
+	    (unsigned long long)server_served(&f),
+	    (unsigned long long)f.refused[SERVER_REFUSE_MAX_CONNECTIONS],
+	    (unsigned long long)(f.refused[SERVER_REFUSE_MAX_PER_IP] +
+	    f.closed[SERVER_CLOSE_MAX_PER_IP]),
+	    (unsigned long long)f.closed[SERVER_CLOSE_LINE_TIMEOUT],
+	    (unsigned long long)f.closed[SERVER_CLOSE_PROXY_HEADER],
+	    (unsigned long long)f.bytes_echoed);
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.finished = true;
 	pthread_mutex_unlock(&s->ctl.lock);
@@ -401,7 +446,8 @@ server_destroy(struct server *s)
 	if (s->loop == NULL)
 		return;
 	while (s->idle_list.head != TIMEOUT_NONE)
-		session_close(s, s->idle_list.head, "server exit");
+		session_close(s, s->idle_list.head, SERVER_CLOSE_SHUTDOWN,
+		    "server exit");
 	listener_close_all(s);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	ev_timer_stop(s->loop, &s->line_timer);
@@ -409,12 +455,14 @@ server_destroy(struct server *s)
 	ev_timer_stop(s->loop, &s->shutdown_timer);
 	ev_timer_stop(s->loop, &s->housekeeping_timer);
 	ev_timer_stop(s->loop, &s->heartbeat_timer);
+	ev_timer_stop(s->loop, &s->burst_timer);
 	ev_async_stop(s->loop, &s->ctl.wake);
 	bufpool_destroy(&s->pool);
 	free(s->idle_list.since_ms);
 	free(s->line_list.since_ms);
 	free(s->line_links);
 	free(s->proxy);
+	free(s->ids);
 	peers_destroy(&s->peers);
 	slab_destroy(&s->slab);
 	free(s->scratch);

@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "counter.h"
 #include "log.h"
+#include "net.h"
 #include "peers.h"
 #include "proxy.h"
 #include "slab.h"
@@ -42,7 +43,7 @@
 #define SERVER_PROXY_TIMEOUT_MS (SERVER_PROXY_TIMEOUT_S * 1000)
 #define SERVER_HOUSEKEEPING 5.0                 /* s between STATUS= lines and heap trims */
 #define SERVER_TRIM_BYTES (1024u * 1024)        /* freed bytes that make a trim worth it */
-#define SERVER_STATUS_MAX 200                   /* bytes of a STATUS= line */
+#define SERVER_STATUS_MAX 320                   /* bytes of a STATUS= line */
 #define SERVER_TAG_MAX 24                       /* bytes of "worker 12: " */
 
 #define EX_SERVER_OK 0
@@ -83,14 +84,33 @@ struct listener {
 	char bound[ADDR_TEXT];          /* the address it really got (port 0 resolved) */
 };
 
+/*
+ * A listening socket the owner of the process holds and every worker
+ * watches: one passed by the service manager, or a Unix-domain one (the
+ * kernel spreads only TCP over a SO_REUSEPORT group).
+ */
+struct server_shared {
+	struct addr addr;               /* its listen line; for a passed one, the
+	                                   address it has */
+	int fd;                         /* the listening socket */
+	bool passed;                    /* the service manager's, not ours */
+	struct net_file file;           /* the socket file we made, removed at the end */
+};
+
+struct server_shared_set {
+	struct server_shared list[SERVER_LISTENERS]; /* in the order they came */
+	unsigned n;                     /* entries of list in use */
+};
+
 /* Where a server stands in the process, as its owner (daemon.c) set it up. */
 struct server_role {
 	unsigned index;                 /* 0-based worker number */
 	unsigned count;                 /* workers in all */
-	bool reuseport;                 /* listeners are one of a SO_REUSEPORT group */
-	const int *passed;              /* listening sockets passed by the service
-	                                   manager, checked by the owner; NULL: none */
-	unsigned npassed;               /* entries of passed */
+	bool reuseport;                 /* TCP listeners are one of a SO_REUSEPORT group */
+	bool activated;                 /* serve the passed sockets, not listen lines */
+	const struct server_shared_set *shared; /* the owner's sockets; changed only
+	                                   between a worker's commands */
+	atomic_uint_fast64_t *serial;   /* numbers connections across the process */
 	struct ev_loop *owner_loop;     /* the owner's loop, and the watcher there */
 	ev_async *owner_wake;           /* woken when a command is done or the loop ends */
 };
@@ -102,18 +122,68 @@ enum server_command {
 	SERVER_CMD_STOP_NOW = 4,        /* end the drain at once */
 };
 
+/* Why a connection that had a slot closed: the labels of its count. */
+enum server_close {
+	SERVER_CLOSE_CLIENT,            /* the client ended its side, echo complete */
+	SERVER_CLOSE_IDLE_TIMEOUT,      /* no progress for idle_timeout */
+	SERVER_CLOSE_LINE_TIMEOUT,      /* a partial line held for line_timeout */
+	SERVER_CLOSE_ERROR,             /* a socket error, such as a reset */
+	SERVER_CLOSE_SHUTDOWN,          /* the drain after SIGTERM ended it */
+	SERVER_CLOSE_PROXY_HEADER,      /* its PROXY header was missing, bad, late or
+	                                   from an untrusted peer */
+	SERVER_CLOSE_MAX_PER_IP,        /* its PROXY header named a client at max_per_ip */
+	SERVER_CLOSE_OUT_OF_MEMORY,     /* no buffer for its bytes */
+	SERVER_CLOSE_CAUSES
+};
+
+/* Why a connection taken from a listen queue was closed at once, unserved. */
+enum server_refuse {
+	SERVER_REFUSE_MAX_CONNECTIONS,  /* every slot was taken */
+	SERVER_REFUSE_MAX_PER_IP,       /* its address had max_per_ip open */
+	SERVER_REFUSE_OUT_OF_MEMORY,    /* the address table could not grow */
+	SERVER_REFUSE_CAUSES
+};
+
+/* "client", "idle_timeout" ...: the words logs and metrics use for them. */
+extern const char *const server_close_names[SERVER_CLOSE_CAUSES];
+extern const char *const server_refuse_names[SERVER_REFUSE_CAUSES];
+
 /*
  * A worker's figures: written by the worker alone, read by the owner at
  * any time (counter.h).
  */
 struct server_stats {
-	counter_t open;                 /* connections open */
-	counter_t accepted;             /* connections served */
-	counter_t refused_full;         /* closed at once at max_connections */
-	counter_t refused_per_ip;       /* closed at once at max_per_ip */
-	counter_t line_timeouts;        /* closed by line_timeout */
-	counter_t proxy_rejected;       /* closed over a PROXY header */
+	counter_t open;                 /* gauge: connections open */
+	counter_t accepted;             /* taken from a listen queue, refused ones included */
+	counter_t refused[SERVER_REFUSE_CAUSES]; /* closed at once, unserved */
+	counter_t closed[SERVER_CLOSE_CAUSES]; /* closed after being served */
+	counter_t bytes_received;       /* bytes read from clients, headers excluded */
 	counter_t bytes_echoed;         /* bytes the kernel took from us */
+	counter_t lines_echoed;         /* newlines in the echo */
+	counter_t fragments;            /* echoes cut at max_line */
+	counter_t bytes_held;           /* gauge: bytes held and echo not yet taken */
+	counter_t buffers;              /* gauge: connection buffers in use */
+	counter_t accept_pauses;        /* times accept paused on descriptor exhaustion */
+};
+
+/* The same figures read at one moment, as plain numbers to add up. */
+struct server_figures {
+	uint64_t open, accepted, bytes_received, bytes_echoed, lines_echoed;
+	uint64_t fragments, bytes_held, buffers, accept_pauses;
+	uint64_t refused[SERVER_REFUSE_CAUSES];
+	uint64_t closed[SERVER_CLOSE_CAUSES];
+};
+
+/*
+ * One kind of warning that can come in bursts: logged at once, then at
+ * most once per SERVER_LOG_INTERVAL with the count since, and whatever
+ * is left told when the interval ends, so that the counts add up.
+ */
+struct server_burst {
+	struct log_ratelimit rl;
+	enum log_level level;           /* of its lines */
+	char what[96];                  /* before the count: "max_connections (2) reached: closed" */
+	char tail[160];                 /* after it: " new connection(s), the last from ..." */
 };
 
 /* The owner's line into a worker's loop, and the worker's answers. */
@@ -162,11 +232,14 @@ struct server {
 	bool accept_paused;             /* listeners stopped until descriptors free up */
 	bool stopping;                  /* draining, not accepting */
 	bool activated;                 /* listeners were passed by socket activation */
-	struct log_ratelimit rl_full;   /* refusals at max_connections */
-	struct log_ratelimit rl_per_ip; /* refusals at max_per_ip */
-	struct log_ratelimit rl_line;   /* partial lines timed out */
-	struct log_ratelimit rl_proxy;  /* connections closed over a PROXY header */
-	struct log_ratelimit rl_accept; /* accept failures */
+	struct server_burst burst_full; /* refusals at max_connections */
+	struct server_burst burst_per_ip; /* refusals at max_per_ip */
+	struct server_burst burst_line; /* partial lines timed out */
+	struct server_burst burst_proxy; /* connections closed over a PROXY header */
+	struct server_burst burst_accept; /* accept failures and pauses */
+	ev_timer burst_timer;           /* tells the rest of every burst */
+	uint64_t *ids;                  /* by token: the connection's number in the process */
+	uint64_t held;                  /* bytes held and pending, all connections */
 	struct server_stats stats;      /* read by the owner for STATUS= and the exit */
 	struct server_ctl ctl;          /* the owner's commands */
 };
@@ -221,6 +294,12 @@ uint64_t server_reload_done(struct server *s, int *status, char *err,
 /* True once the worker's loop has ended; safe from any thread. */
 bool server_finished(struct server *s);
 
+/* Add a worker's figures to sum; safe from any thread. */
+void server_add_figures(const struct server *s, struct server_figures *sum);
+
+/* Connections served: taken from a listen queue and not refused at once. */
+uint64_t server_served(const struct server_figures *f);
+
 /* Bump heartbeats every interval seconds (0: not at all), to feed the watchdog. */
 void server_heartbeat(struct server *s, double interval);
 
@@ -243,8 +322,7 @@ int listener_apply(struct server *s, const struct config *cfg, char *err,
     size_t errlen);
 
 /* Serve the sockets passed by the service manager instead of listen lines. */
-int listener_adopt(struct server *s, const int *fds, unsigned n, char *err,
-    size_t errlen);
+int listener_adopt(struct server *s, char *err, size_t errlen);
 
 /* Close one listener, or all of them. */
 void listener_close(struct server *s, uint32_t token);
@@ -262,8 +340,12 @@ void listener_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void session_open(struct server *s, int fd, const struct sockaddr *peer,
     uint32_t listener);
 
-/* Free a connection's slot and descriptor; why goes to the debug log. */
-void session_close(struct server *s, uint32_t token, const char *why);
+/*
+ * Free a connection's slot and descriptor, counted under cause; detail
+ * (may be NULL) says more in the debug log.
+ */
+void session_close(struct server *s, uint32_t token, enum server_close cause,
+    const char *detail);
 
 /* Close after a failed system call, with its errno as the reason. */
 void session_fail(struct server *s, uint32_t token, const char *call);
@@ -274,15 +356,40 @@ void session_read(struct server *s, uint32_t token);
 /* A connection made progress: it is the most recently active. */
 void session_touch(struct server *s, uint32_t token);
 
-/* At most one line a second for a kind of refusal, with the count. */
-void session_log_refusal(struct server *s, struct log_ratelimit *rl,
-    const char *what, uint32_t limit, const struct sockaddr *peer);
+/* Log a connection closed at a limit, once a second with the count. */
+void session_log_limit(struct server *s, enum server_refuse cause,
+    uint32_t limit, const struct sockaddr *peer);
+
+/* Refuse a connection at a limit: counted, logged once a second. */
+void session_refuse(struct server *s, enum server_refuse cause, uint32_t limit,
+    const struct sockaddr *peer);
 
 /*
- * The daemon ends the connection's input (shutdown): echo what it holds,
- * give the kernel one chance to take it, and close it if that was all.
+ * One event of a burst: its line is "WHAT N TAIL", written now or counted
+ * for the next (server_burst).
  */
-void session_end(struct server *s, uint32_t token, const char *why);
+void session_burst(struct server *s, struct server_burst *b, const char *what,
+    const char *tailfmt, ...) LOG_PRINTF(4, 5);
+
+/* Tell the rest of every burst whose last line is interval old (0: all). */
+void session_bursts_flush(struct server *s, double interval);
+
+/* The burst timer's callback: tell the rest of every burst. */
+void session_burst_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/*
+ * The daemon ends the connection's input (shutdown, line_timeout): echo
+ * what it holds, give the kernel one chance to take it, and close it if
+ * that was all.
+ */
+void session_end(struct server *s, uint32_t token, enum conn_end why);
+
+/* The connection's number in the process, for the log. */
+static inline unsigned long long
+session_id(const struct server *s, uint32_t token)
+{
+	return (unsigned long long)s->ids[token];
+}
 
 /* The idle and line timers' callbacks. */
 void session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);

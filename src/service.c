@@ -12,6 +12,8 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#define SERVICE_NOTIFY_MAX 512          /* bytes of one notification */
+
 int
 service_notify_wanted(void)
 {
@@ -38,7 +40,7 @@ void
 service_ready(const char *status)
 {
 #ifdef HAVE_SYSTEMD
-	char text[256];
+	char text[SERVICE_NOTIFY_MAX];
 
 	snprintf(text, sizeof(text), "READY=1\nSTATUS=%s", status);
 	notify(text);
@@ -66,7 +68,7 @@ void
 service_stopping(const char *status)
 {
 #ifdef HAVE_SYSTEMD
-	char text[256];
+	char text[SERVICE_NOTIFY_MAX];
 
 	snprintf(text, sizeof(text), "STOPPING=1\nSTATUS=%s", status);
 	notify(text);
@@ -79,7 +81,7 @@ void
 service_status(const char *fmt, ...)
 {
 #ifdef HAVE_SYSTEMD
-	char text[256];
+	char text[SERVICE_NOTIFY_MAX];
 	va_list ap;
 	int n;
 

@@ -8,15 +8,31 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "net.h"
-
 #define SESSION_WHY_MAX 128             /* bytes of a close reason */
+
+const char *const server_close_names[SERVER_CLOSE_CAUSES] = {
+	[SERVER_CLOSE_CLIENT] = "client",
+	[SERVER_CLOSE_IDLE_TIMEOUT] = "idle_timeout",
+	[SERVER_CLOSE_LINE_TIMEOUT] = "line_timeout",
+	[SERVER_CLOSE_ERROR] = "error",
+	[SERVER_CLOSE_SHUTDOWN] = "shutdown",
+	[SERVER_CLOSE_PROXY_HEADER] = "proxy_header",
+	[SERVER_CLOSE_MAX_PER_IP] = "max_per_ip",
+	[SERVER_CLOSE_OUT_OF_MEMORY] = "out_of_memory",
+};
+
+const char *const server_refuse_names[SERVER_REFUSE_CAUSES] = {
+	[SERVER_REFUSE_MAX_CONNECTIONS] = "max_connections",
+	[SERVER_REFUSE_MAX_PER_IP] = "max_per_ip",
+	[SERVER_REFUSE_OUT_OF_MEMORY] = "out_of_memory",
+};
 
 static void session_cb(struct ev_loop *loop, ev_io *w, int revents);
 
@@ -24,6 +40,60 @@ void
 session_touch(struct server *s, uint32_t token)
 {
 	timeout_touch(&s->idle_list, token, server_now_ms(s));
+}
+
+/* What the log says of a close that ends the echo for a reason of conn's. */
+static enum server_close
+session_end_cause(enum conn_end end)
+{
+	switch (end) {
+	case CONN_END_LINE_TIMEOUT:
+		return SERVER_CLOSE_LINE_TIMEOUT;
+	case CONN_END_SHUTDOWN:
+		return SERVER_CLOSE_SHUTDOWN;
+	case CONN_END_ABORT:
+		return SERVER_CLOSE_ERROR;
+	default:
+		return SERVER_CLOSE_CLIENT;
+	}
+}
+
+/* The words of a close in the log, when no detail says more. */
+static const char *
+session_cause_text(enum server_close cause)
+{
+	switch (cause) {
+	case SERVER_CLOSE_CLIENT:
+		return "end of input";
+	case SERVER_CLOSE_IDLE_TIMEOUT:
+		return "idle timeout";
+	case SERVER_CLOSE_LINE_TIMEOUT:
+		return "line timeout";
+	case SERVER_CLOSE_SHUTDOWN:
+		return "shutdown timeout";
+	case SERVER_CLOSE_MAX_PER_IP:
+		return "max_per_ip";
+	case SERVER_CLOSE_OUT_OF_MEMORY:
+		return "out of memory";
+	default:
+		return server_close_names[cause];
+	}
+}
+
+/* The gauges that move with every event: one store each, no more. */
+static void
+session_publish(struct server *s)
+{
+	counter_set(&s->stats.bytes_held, s->held);
+	counter_set(&s->stats.buffers, s->pool.out);
+}
+
+/* What a connection holds and owes moved from `before` to what it is now. */
+static void
+session_account(struct server *s, const struct conn *c, uint64_t before)
+{
+	s->held += conn_held(c) + conn_unsent(c);
+	s->held -= before;
 }
 
 /*
@@ -48,21 +118,23 @@ session_track_line(struct server *s, uint32_t token, uint32_t held_before,
 
 /* No more input from this connection: what it holds becomes echo. */
 static void
-session_end_input(struct server *s, uint32_t token)
+session_end_input(struct server *s, uint32_t token, enum conn_end why)
 {
-	struct slot *sl = server_slot(s, token);
-	uint32_t held = (uint32_t)conn_held(&sl->conn);
+	struct conn *c = &server_slot(s, token)->conn;
+	uint32_t held = (uint32_t)conn_held(c);
 
-	conn_finish(&sl->conn, &s->pool);
+	conn_finish(c, &s->pool, why);
 	session_track_line(s, token, held, false);
 }
 
 void
-session_close(struct server *s, uint32_t token, const char *why)
+session_close(struct server *s, uint32_t token, enum server_close cause,
+    const char *detail)
 {
 	struct slot *sl = server_slot(s, token);
 
-	log_debug("connection %u closed: %s", token, why);
+	log_debug("connection %llu closed: %s", session_id(s, token),
+	    detail != NULL ? detail : session_cause_text(cause));
 	/* libev requires the watcher stopped before close() and reuse. */
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
@@ -70,12 +142,15 @@ session_close(struct server *s, uint32_t token, const char *why)
 		session_proxy_forget(s, token);
 	else if (conn_held(&sl->conn) > 0)
 		timeout_remove(&s->line_list, token);
+	s->held -= conn_held(&sl->conn) + conn_unsent(&sl->conn);
 	conn_abort(&sl->conn, &s->pool);
 	timeout_remove(&s->idle_list, token);
 	if (sl->peer != PEERS_NONE)
 		peers_remove(&s->peers, sl->peer);
 	slab_give(&s->slab, token);
+	counter_add(&s->stats.closed[cause], 1);
 	counter_set(&s->stats.open, s->slab.used);
+	session_publish(s);
 	/* A descriptor just came free: accept may work again. */
 	listener_resume(s);
 	if (s->stopping && s->slab.used == 0)
@@ -88,22 +163,79 @@ session_fail(struct server *s, uint32_t token, const char *call)
 	char why[SESSION_WHY_MAX];
 
 	snprintf(why, sizeof(why), "%s: %s", call, strerror(errno));
-	session_close(s, token, why);
+	session_close(s, token, SERVER_CLOSE_ERROR, why);
 }
 
 void
-session_log_refusal(struct server *s, struct log_ratelimit *rl,
-    const char *what, uint32_t limit, const struct sockaddr *peer)
+session_burst(struct server *s, struct server_burst *b, const char *what,
+    const char *tailfmt, ...)
 {
-	char addr[ADDR_TEXT];
 	unsigned long n;
+	va_list ap;
 
-	n = log_ratelimit(rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
-	if (n == 0)
+	/* The last event's words stand for the rest of the burst. */
+	snprintf(b->what, sizeof(b->what), "%s", what);
+	va_start(ap, tailfmt);
+	vsnprintf(b->tail, sizeof(b->tail), tailfmt, ap);
+	va_end(ap);
+	n = log_ratelimit(&b->rl, ev_now(s->loop), SERVER_LOG_INTERVAL);
+	if (n > 0)
+		log_at(b->level, "%s%s%lu%s", s->tag, b->what, n, b->tail);
+}
+
+/* Tell what is left of one burst once interval has passed since its line. */
+static void
+session_burst_flush(struct server *s, struct server_burst *b, double interval)
+{
+	unsigned long n = log_ratelimit_due(&b->rl, ev_now(s->loop), interval);
+
+	if (n > 0)
+		log_at(b->level, "%s%s%lu%s", s->tag, b->what, n, b->tail);
+}
+
+void
+session_bursts_flush(struct server *s, double interval)
+{
+	session_burst_flush(s, &s->burst_full, interval);
+	session_burst_flush(s, &s->burst_per_ip, interval);
+	session_burst_flush(s, &s->burst_line, interval);
+	session_burst_flush(s, &s->burst_proxy, interval);
+	session_burst_flush(s, &s->burst_accept, interval);
+}
+
+void
+session_burst_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	session_bursts_flush(ev_userdata(loop), SERVER_LOG_INTERVAL);
+}
+
+void
+session_log_limit(struct server *s, enum server_refuse cause, uint32_t limit,
+    const struct sockaddr *peer)
+{
+	struct server_burst *b = cause == SERVER_REFUSE_MAX_CONNECTIONS ?
+	    &s->burst_full : &s->burst_per_ip;
+	char addr[ADDR_TEXT], what[64];
+
+	if (cause == SERVER_REFUSE_OUT_OF_MEMORY) {
+		log_error("%sout of memory counting connections per address:"
+		    " closed a new connection", s->tag);
 		return;
+	}
 	addr_text(peer, addr, sizeof(addr));
-	log_warn("%s (%u) reached: closed %lu new connection(s), the last from"
-	    " %s", what, limit, n, addr);
+	snprintf(what, sizeof(what), "%s (%u) reached: closed ",
+	    server_refuse_names[cause], limit);
+	session_burst(s, b, what, " new connection(s), the last from %s", addr);
+}
+
+void
+session_refuse(struct server *s, enum server_refuse cause, uint32_t limit,
+    const struct sockaddr *peer)
+{
+	counter_add(&s->stats.refused[cause], 1);
+	session_log_limit(s, cause, limit, peer);
 }
 
 /* Watch for what the state machine wants next; no change, no syscall. */
@@ -170,6 +302,7 @@ session_write_pending(struct server *s, uint32_t token)
 	}
 	if (n > 0) {
 		conn_wrote(&sl->conn, &s->pool, (size_t)n);
+		s->held -= (uint64_t)n;
 		counter_add(&s->stats.bytes_echoed, (uint64_t)n);
 		session_touch(s, token);
 	}
@@ -178,21 +311,33 @@ session_write_pending(struct server *s, uint32_t token)
 
 /*
  * After an event: a connection with echo pending that was not tried yet
- * (flush) writes it; then a Closed one goes, with why as the reason, and
- * the rest wait for what the state machine wants.
+ * (flush) writes it; then a Closed one goes, counted under why its input
+ * ended, and the rest wait for what the state machine wants.
  */
 static void
-session_settle(struct server *s, uint32_t token, bool flush, const char *why)
+session_settle(struct server *s, uint32_t token, bool flush)
 {
 	struct slot *sl = server_slot(s, token);
+	bool owed = sl->conn.state == CONN_WRITING;
+	char why[SESSION_WHY_MAX];
+	enum server_close cause;
 
-	if (flush && sl->conn.state == CONN_WRITING &&
-	    session_write_pending(s, token) == -1)
+	if (flush && owed && session_write_pending(s, token) == -1)
 		return;
-	if (sl->conn.state == CONN_CLOSED)
-		session_close(s, token, why);
-	else
+	if (sl->conn.state != CONN_CLOSED) {
 		session_sync(s, sl);
+		session_publish(s);
+		return;
+	}
+	cause = session_end_cause(sl->conn.end);
+	if (owed) {
+		/* Echo was still owed when the input ended. */
+		snprintf(why, sizeof(why), "echo complete after %s",
+		    session_cause_text(cause));
+		session_close(s, token, cause, why);
+	} else {
+		session_close(s, token, cause, NULL);
+	}
 }
 
 /*
@@ -220,9 +365,8 @@ session_read(struct server *s, uint32_t token)
 		if (n == 0) {
 			if (progress)
 				session_touch(s, token);
-			session_end_input(s, token);
-			session_settle(s, token, true, conn_unsent(c) > 0 ?
-			    "echo complete after end of input" : "end of input");
+			session_end_input(s, token, CONN_END_CLIENT);
+			session_settle(s, token, true);
 			return;
 		}
 		if (n == -1) {
@@ -234,6 +378,7 @@ session_read(struct server *s, uint32_t token)
 			return;
 		}
 		progress = true;
+		counter_add(&s->stats.bytes_received, (uint64_t)n);
 		if (sl->refuse_header) {
 			sl->refuse_header = 0;
 			if (proxy_has_signature((unsigned char *)s->scratch,
@@ -251,14 +396,20 @@ session_read(struct server *s, uint32_t token)
 				return;
 			}
 			counter_add(&s->stats.bytes_echoed, (uint64_t)w);
+			counter_add(&s->stats.lines_echoed, echo.lines);
+			if (echo.fragments > 0)
+				counter_add(&s->stats.fragments, echo.fragments);
 		}
 		if (conn_commit(c, &s->pool, s->scratch, (size_t)n, &echo,
 		    (size_t)w) == -1) {
-			log_error("connection %u: out of memory for %u bytes;"
-			    " closing it", token, conn_max_line(c, &s->pool));
-			session_close(s, token, "out of memory");
+			log_error("%sconnection %llu: out of memory for %u bytes;"
+			    " closing it", s->tag, session_id(s, token),
+			    conn_max_line(c, &s->pool));
+			session_close(s, token, SERVER_CLOSE_OUT_OF_MEMORY, NULL);
 			return;
 		}
+		/* Held before, and what is held and owed now. */
+		session_account(s, c, held);
 		session_track_line(s, token, held,
 		    echo.held_len + echo.fresh_len > 0);
 		if ((size_t)n < room || (size_t)n >= budget)
@@ -267,14 +418,14 @@ session_read(struct server *s, uint32_t token)
 	}
 	if (progress)
 		session_touch(s, token);
-	session_settle(s, token, false, "end of input");
+	session_settle(s, token, false);
 }
 
 void
-session_end(struct server *s, uint32_t token, const char *why)
+session_end(struct server *s, uint32_t token, enum conn_end why)
 {
-	session_end_input(s, token);
-	session_settle(s, token, true, why);
+	session_end_input(s, token, why);
+	session_settle(s, token, true);
 }
 
 /* The one callback of every connection's watcher: what its state calls for. */
@@ -294,8 +445,7 @@ session_cb(struct ev_loop *loop, ev_io *w, int revents)
 		break;
 	case CONN_WRITING:
 		if (revents & EV_WRITE)
-			session_settle(s, token, true,
-			    "echo complete after end of input");
+			session_settle(s, token, true);
 		break;
 	case CONN_CLOSED:
 		break;
@@ -312,6 +462,7 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 	struct slot *sl;
 	int nomem;
 
+	counter_add(&s->stats.accepted, 1);
 	/*
 	 * Past a limit the connection is accepted and closed at once: left
 	 * in the backlog, it would wait forever and crowd out others.  A
@@ -322,14 +473,8 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 		    &nomem);
 		if (peer_index == PEERS_NONE) {
 			close(fd);
-			if (nomem) {
-				log_error("out of memory counting connections"
-				    " per address: closed a new connection");
-				return;
-			}
-			counter_add(&s->stats.refused_per_ip, 1);
-			session_log_refusal(s, &s->rl_per_ip, "max_per_ip",
-			    s->cfg.max_per_ip, peer);
+			session_refuse(s, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
+			    SERVER_REFUSE_MAX_PER_IP, s->cfg.max_per_ip, peer);
 			return;
 		}
 	}
@@ -338,34 +483,35 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 		close(fd);
 		if (peer_index != PEERS_NONE)
 			peers_remove(&s->peers, peer_index);
-		counter_add(&s->stats.refused_full, 1);
-		session_log_refusal(s, &s->rl_full, "max_connections",
-		    s->slab.limit, peer);
+		session_refuse(s, SERVER_REFUSE_MAX_CONNECTIONS, s->slab.limit,
+		    peer);
 		return;
 	}
 	/* Our own listeners pass their options on (net_tune_socket). */
 	if (s->activated)
 		net_tune_socket(fd, server_whole_seconds(s->cfg.tcp_keepalive_ms));
+	s->ids[token] = atomic_fetch_add_explicit(s->role.serial, 1,
+	    memory_order_relaxed) + 1;
 	sl = server_slot(s, token);
 	sl->peer = peer_index;
-	conn_init(&sl->conn, balancer ? CONN_HEADER : CONN_READING);
+	conn_init(&sl->conn, balancer ? CONN_HEADER : CONN_READING,
+	    (enum conn_framing)s->cfg.framing);
 	sl->refuse_header = !balancer && s->cfg.proxy_protocol;
 	ev_io_init(&sl->io, session_cb, fd, EV_READ);
 	ev_io_start(s->loop, &sl->io);
 	timeout_append(&s->idle_list, token, server_now_ms(s));
 	server_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
-	counter_add(&s->stats.accepted, 1);
 	counter_set(&s->stats.open, s->slab.used);
-	if (balancer && session_proxy_start(s, token) == -1)
-		return;
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char addr[ADDR_TEXT];
 
 		addr_text(peer, addr, sizeof(addr));
-		log_debug("connection %u from %s on %s%s", token, addr,
-		    s->listeners[listener].bound,
-		    balancer ? ", a PROXY header is due" : "");
+		log_debug("connection %llu from %s on %s (slot %u)%s",
+		    session_id(s, token), addr, s->listeners[listener].bound,
+		    token, balancer ? ", a PROXY header is due" : "");
 	}
+	if (balancer)
+		(void)session_proxy_start(s, token);
 }
 
 void
@@ -378,7 +524,7 @@ session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	while ((token = timeout_expired(&s->idle_list, server_now_ms(s),
 	    s->cfg.idle_timeout_ms)) != TIMEOUT_NONE)
-		session_close(s, token, "idle timeout");
+		session_close(s, token, SERVER_CLOSE_IDLE_TIMEOUT, NULL);
 	server_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
 }
 
@@ -397,16 +543,12 @@ session_line_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	while ((token = timeout_expired(&s->line_list, server_now_ms(s),
 	    timeout)) != TIMEOUT_NONE) {
-		unsigned long n;
-
-		counter_add(&s->stats.line_timeouts, 1);
-		n = log_ratelimit(&s->rl_line, ev_now(loop), SERVER_LOG_INTERVAL);
-		if (n > 0)
-			log_info("line_timeout: closed %lu connection(s) holding a"
-			    " partial line for %ums, the last %zu bytes on"
-			    " connection %u", n, timeout,
-			    conn_held(&server_slot(s, token)->conn), token);
-		session_end(s, token, "line timeout");
+		session_burst(s, &s->burst_line, "line_timeout: closed ",
+		    " connection(s) holding a partial line for %ums, the last"
+		    " %zu bytes on connection %llu", timeout,
+		    conn_held(&server_slot(s, token)->conn),
+		    session_id(s, token));
+		session_end(s, token, CONN_END_LINE_TIMEOUT);
 	}
 	server_arm(s, &s->line_list, &s->line_timer, timeout);
 }

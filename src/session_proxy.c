@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,9 +24,9 @@ session_proxy_start(struct server *s, uint32_t token)
 {
 	s->proxy[token] = calloc(1, sizeof(*s->proxy[token]));
 	if (s->proxy[token] == NULL) {
-		log_error("out of memory for a PROXY header: closed connection"
-		    " %u", token);
-		session_close(s, token, "out of memory");
+		log_error("%sout of memory for a PROXY header: closed connection"
+		    " %llu", s->tag, session_id(s, token));
+		session_close(s, token, SERVER_CLOSE_OUT_OF_MEMORY, NULL);
 		return -1;
 	}
 	timeout_append(&s->proxy_list, token, server_now_ms(s));
@@ -47,18 +48,15 @@ session_proxy_reject(struct server *s, uint32_t token, const char *why)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char addr[ADDR_TEXT] = "?";
-	unsigned long n;
 
-	counter_add(&s->stats.proxy_rejected, 1);
-	n = log_ratelimit(&s->rl_proxy, ev_now(s->loop), SERVER_LOG_INTERVAL);
-	if (n > 0) {
-		if (getpeername(server_slot(s, token)->io.fd,
-		    (struct sockaddr *)&ss, &len) == 0)
-			addr_text((struct sockaddr *)&ss, addr, sizeof(addr));
-		log_warn("PROXY protocol: %s: closed %lu connection(s), the last"
-		    " from %s", why, n, addr);
-	}
-	session_close(s, token, why);
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(server_slot(s, token)->io.fd, (struct sockaddr *)&ss,
+	    &len) == 0)
+		addr_text((struct sockaddr *)&ss, addr, sizeof(addr));
+	session_burst(s, &s->burst_proxy, "PROXY protocol: closed ",
+	    " connection(s) over their header, the last from %s: %s", addr,
+	    why);
+	session_close(s, token, SERVER_CLOSE_PROXY_HEADER, why);
 }
 
 /*
@@ -87,12 +85,10 @@ session_proxy_admit(struct server *s, uint32_t token,
 	}
 	peer = peers_add(&s->peers, client, s->cfg.max_per_ip, &nomem);
 	if (peer == PEERS_NONE) {
-		if (!nomem) {
-			counter_add(&s->stats.refused_per_ip, 1);
-			session_log_refusal(s, &s->rl_per_ip, "max_per_ip",
-			    s->cfg.max_per_ip, client);
-		}
-		session_close(s, token, nomem ? "out of memory" : "max_per_ip");
+		session_log_limit(s, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
+		    SERVER_REFUSE_MAX_PER_IP, s->cfg.max_per_ip, client);
+		session_close(s, token, nomem ? SERVER_CLOSE_OUT_OF_MEMORY :
+		    SERVER_CLOSE_MAX_PER_IP, NULL);
 		return -1;
 	}
 	sl->peer = peer;
@@ -102,9 +98,9 @@ session_proxy_admit(struct server *s, uint32_t token,
 		char addr[ADDR_TEXT];
 
 		addr_text(client, addr, sizeof(addr));
-		log_debug("connection %u: PROXY v%d header, client %s%s", token,
-		    hdr->version, addr, hdr->local ? " (the balancer itself)" :
-		    "");
+		log_debug("connection %llu: PROXY v%d header, client %s%s",
+		    session_id(s, token), hdr->version, addr, hdr->local ?
+		    " (the balancer itself)" : "");
 	}
 	return 0;
 }

@@ -8,7 +8,8 @@
  * Layout of an input (missing bytes count as 0):
  *
  *   [0] [1]   max_line, little-endian, folded into 1..FUZZ_MAX_LINE
- *   [2]       flags: FUZZ_FLAG_EOF, FUZZ_FLAG_EARLY
+ *   [2]       flags: FUZZ_FLAG_EOF, FUZZ_FLAG_EARLY, FUZZ_FLAG_BYTES,
+ *             FUZZ_FLAG_HEADER
  *   [3]       how many control bytes follow
  *   [4..]     the control bytes, then the payload
  *
@@ -30,6 +31,8 @@
 #define FUZZ_HEADER 4           /* bytes before the control bytes */
 #define FUZZ_FLAG_EOF 0x01      /* the client ends its side after the payload */
 #define FUZZ_FLAG_EARLY 0x02    /* ... before its pending echo is drained */
+#define FUZZ_FLAG_BYTES 0x04    /* bytes framing: every byte is echoed at once */
+#define FUZZ_FLAG_HEADER 0x08   /* starts awaiting a PROXY header */
 #define FUZZ_READ_ROOM 0        /* control byte: read as much as allowed */
 #define FUZZ_WRITE_EAGAIN 0     /* control byte: the kernel takes nothing */
 #define FUZZ_WRITE_ALL 255      /* control byte: the kernel takes everything */
@@ -57,11 +60,11 @@ static void
 fuzz_fail(const struct fuzz *f, int line, const char *what)
 {
 	fprintf(stderr, "fuzz_conn.c:%d: violated: %s\n"
-	    "  max_line %u, state %u, eof %u, off %u, pending %u, held %u, "
+	    "  max_line %u, state %u, end %u, off %u, pending %u, held %u, "
 	    "buf %s, pool.out %u\n"
 	    "  payload %zu, consumed %zu, written %zu, control left %zu\n",
 	    line, what, (unsigned)f->max_line, (unsigned)f->c.state,
-	    (unsigned)f->c.eof, (unsigned)(f->c.buf != NULL ? f->c.buf->off : 0), (unsigned)conn_unsent(&f->c),
+	    (unsigned)f->c.end, (unsigned)(f->c.buf != NULL ? f->c.buf->off : 0), (unsigned)conn_unsent(&f->c),
 	    (unsigned)conn_held(&f->c), f->c.buf != NULL ? "set" : "NULL",
 	    (unsigned)f->pool.out, f->inlen, f->consumed, f->outlen, f->nctl);
 	abort();
@@ -131,11 +134,14 @@ fuzz_check_state(struct fuzz *f)
 	FUZZ_CHECK(f, (c->buf == NULL) == (conn_held(c) + conn_unsent(c) == 0));
 	FUZZ_CHECK(f, f->pool.out == (c->buf != NULL ? 1u : 0u));
 	FUZZ_CHECK(f, f->outlen + conn_unsent(c) + conn_held(c) == f->consumed);
+	/* Bytes framing holds nothing: every byte completes its echo. */
+	if (c->framing == CONN_FRAMING_BYTES)
+		FUZZ_CHECK(f, conn_held(c) == 0);
 
 	switch (c->state) {
 	case CONN_READING:
 		FUZZ_CHECK(f, conn_unsent(c) == 0);
-		FUZZ_CHECK(f, !c->eof);
+		FUZZ_CHECK(f, c->end == CONN_END_NONE);
 		FUZZ_CHECK(f, conn_read_room(c, &f->pool) == conn_max_line(c, &f->pool) - conn_held(c));
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_READ);
 		break;
@@ -145,7 +151,7 @@ fuzz_check_state(struct fuzz *f)
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_WRITE);
 		break;
 	case CONN_CLOSED:
-		FUZZ_CHECK(f, c->eof);
+		FUZZ_CHECK(f, c->end != CONN_END_NONE);
 		FUZZ_CHECK(f, conn_unsent(c) == 0 && conn_held(c) == 0);
 		FUZZ_CHECK(f, conn_read_room(c, &f->pool) == 0);
 		FUZZ_CHECK(f, conn_interest(c) == CONN_WANT_NONE);
@@ -179,6 +185,8 @@ fuzz_expect_held(const struct fuzz *f, const char *data, size_t n)
 {
 	size_t i = n, keep;
 
+	if (f->c.framing == CONN_FRAMING_BYTES)
+		return 0;
 	while (i > 0 && data[i - 1] != '\n')
 		i--;
 	keep = i > 0 ? n - i : conn_held(&f->c) + n;
@@ -203,6 +211,7 @@ fuzz_read(struct fuzz *f)
 {
 	struct conn_echo echo;
 	size_t room = conn_read_room(&f->c, &f->pool), n, keep, written = 0, i;
+	uint32_t newlines;
 	unsigned k = fuzz_control(f, FUZZ_READ_ROOM);
 	char *data;
 
@@ -223,6 +232,12 @@ fuzz_read(struct fuzz *f)
 	}
 	FUZZ_CHECK(f, echo.fresh_len <= n);
 	FUZZ_CHECK(f, conn_held(&f->c) + n - (echo.held_len + echo.fresh_len) == keep);
+	/* The figures the daemon counts: newlines echoed, and max_line cuts. */
+	for (i = 0, newlines = 0; i < echo.fresh_len; i++)
+		newlines += data[i] == '\n';
+	FUZZ_CHECK(f, echo.lines == newlines);
+	FUZZ_CHECK(f, echo.fragments == (echo.fresh_len > 0 && newlines == 0 &&
+	    f->c.framing == CONN_FRAMING_LINES));
 	if (echo.held_len + echo.fresh_len > 0)
 		written = fuzz_kernel(f, echo.held, echo.held_len, echo.fresh,
 		    echo.fresh_len);
@@ -275,7 +290,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.in = (const char *)data + nctl;
 	f.inlen = size - nctl;
 	bufpool_init(&f.pool, f.max_line, sizeof(struct conn_buf));
-	conn_init(&f.c, CONN_READING);
+	conn_init(&f.c, flags & FUZZ_FLAG_HEADER ? CONN_HEADER : CONN_READING,
+	    flags & FUZZ_FLAG_BYTES ? CONN_FRAMING_BYTES : CONN_FRAMING_LINES);
+	if (f.c.state == CONN_HEADER) {
+		/* Waiting for its header, nothing of the echo moves. */
+		FUZZ_CHECK(&f, conn_read_room(&f.c, &f.pool) == 0);
+		FUZZ_CHECK(&f, conn_interest(&f.c) == CONN_WANT_READ);
+		conn_header_done(&f.c);
+	}
 	fuzz_check_state(&f);
 
 	while (f.consumed < f.inlen) {
@@ -289,13 +311,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags & FUZZ_FLAG_EOF) {
 		if (!(flags & FUZZ_FLAG_EARLY))
 			fuzz_drain(&f);
-		conn_finish(&f.c, &f.pool);
+		conn_finish(&f.c, &f.pool, CONN_END_CLIENT);
 		fuzz_check_state(&f);
 		fuzz_drain(&f);
 		FUZZ_CHECK(&f, f.c.state == CONN_CLOSED);
 		FUZZ_CHECK(&f, f.outlen == f.inlen);
 		/* A shutdown after the client's EOF changes nothing. */
-		conn_finish(&f.c, &f.pool);
+		conn_finish(&f.c, &f.pool, CONN_END_CLIENT);
 		fuzz_check_state(&f);
 	} else if (flags & FUZZ_FLAG_EARLY) {
 		/* A socket error while echo may still be pending. */

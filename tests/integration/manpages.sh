@@ -4,11 +4,14 @@
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
 MAN="${abs_top_srcdir:-.}/man"
+# pingpongd(8) is built from its .in, with the configured paths in it.
+BUILT_MAN="${abs_top_builddir:-.}/man"
 
-plan 4
+plan 5
 
-for page in pingpongd.8 pingpongd.ini.5; do
-	groff -ww -z -man "$MAN/$page" > "$WORKDIR/$page.warnings" 2>&1
+for page in "$BUILT_MAN/pingpongd.8" "$MAN/pingpongd.ini.5"; do
+	groff -ww -z -man "$page" > "$WORKDIR/${page##*/}.warnings" 2>&1
+	page=${page##*/}
 	sed 's/^/# /' "$WORKDIR/$page.warnings"
 	check "$page renders without warnings" test ! -s "$WORKDIR/$page.warnings"
 done
@@ -26,8 +29,15 @@ check "pingpongd.ini(5) documents every key of conf/pingpongd.ini" \
 
 missing=""
 for status in 0 64 66 71 78; do
-	grep -q "^\.B $status$" "$MAN/pingpongd.8" || missing="$missing $status"
+	grep -q "^\.B $status$" "$BUILT_MAN/pingpongd.8" || missing="$missing $status"
 done
 check "pingpongd(8) lists every exit status" test -z "$missing"
+
+# FILES names the configuration where this build looks for it: the path
+# the daemon's own help gives.
+conf=$("$PINGPONGD" -h | sed -n 's|.*see \(/.*/pingpongd\.ini\)).*|\1|p')
+diag "the daemon's configuration: $conf"
+check "pingpongd(8) names the configuration path of this build ($conf)" \
+    grep -q "^\.I $conf$" "$BUILT_MAN/pingpongd.8"
 
 finish

@@ -6,8 +6,10 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "addr.h"
 #include "unit.h"
@@ -101,8 +103,12 @@ START_TEST(test_key_maps_ipv4_into_ipv6)
 	ck_assert_mem_eq(ka, want4, ADDR_KEY);
 	/* The same host over either family is one source; ports do not count. */
 	ck_assert_mem_eq(ka, kb, ADDR_KEY);
+	/* Every Unix peer is one source: the key no IP peer has. */
 	memset(&other, 0, sizeof(other));
 	other.ss_family = AF_UNIX;
+	ck_assert(addr_key(SA(other), ka));
+	ck_assert_mem_eq(ka, (uint8_t[ADDR_KEY]){ 0 }, ADDR_KEY);
+	other.ss_family = AF_UNSPEC;
 	ck_assert(!addr_key(SA(other), ka));
 }
 END_TEST
@@ -181,10 +187,87 @@ START_TEST(test_text)
 	ck_assert_str_eq(buf, "192.0.2.1:80");
 	addr_text(SA(b), buf, sizeof(buf));
 	ck_assert_str_eq(buf, "[::1]:443");
-	a.ss_family = AF_UNIX;
+	a.ss_family = AF_UNSPEC;
 	addr_text(SA(a), buf, sizeof(buf));
 	ck_assert_str_eq(buf, "?");
 	ck_assert_uint_eq(addr_port(SA(a)), 0);
+}
+END_TEST
+
+START_TEST(test_unix_addresses)
+{
+	struct addr a;
+	char why[128], buf[ADDR_TEXT];
+	const struct sockaddr_un *sun = (const void *)&a.ss;
+
+	ck_assert_int_eq(addr_parse("unix:/run/pingpongd.sock", &a, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(a.text, "unix:/run/pingpongd.sock");
+	ck_assert_int_eq(sun->sun_family, AF_UNIX);
+	ck_assert_str_eq(sun->sun_path, "/run/pingpongd.sock");
+	ck_assert_uint_eq(a.len, offsetof(struct sockaddr_un, sun_path) +
+	    strlen("/run/pingpongd.sock") + 1);
+	addr_text(SA(a.ss), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "unix:/run/pingpongd.sock");
+	ck_assert_uint_eq(addr_port(SA(a.ss)), 0);
+	/* Abstract: a NUL first, the length says where the name ends. */
+	ck_assert_int_eq(addr_parse("unix:@pingpong", &a, why, sizeof(why)), 0);
+	ck_assert_str_eq(a.text, "unix:@pingpong");
+	ck_assert_int_eq(sun->sun_path[0], '\0');
+	ck_assert_mem_eq(sun->sun_path + 1, "pingpong", 8);
+	ck_assert_uint_eq(a.len, offsetof(struct sockaddr_un, sun_path) + 9);
+	addr_text(SA(a.ss), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "unix:@pingpong");
+}
+END_TEST
+
+START_TEST(test_unix_refusals)
+{
+	char path[ADDR_UNIX_PATH_MAX + 16], why[128];
+	struct addr a;
+
+	ck_assert_int_eq(addr_parse("unix:", &a, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "missing path after \"unix:\"");
+	ck_assert_int_eq(addr_parse("unix:@", &a, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "missing path after \"unix:\"");
+	ck_assert_int_eq(addr_parse("unix:run/x.sock", &a, why, sizeof(why)),
+	    -1);
+	ck_assert_str_eq(why, "a Unix socket is an absolute path"
+	    " (unix:/run/x.sock) or an abstract name (unix:@name)");
+	/* The longest path fits; one byte more does not. */
+	memset(path, 'p', sizeof(path));
+	memcpy(path, "unix:/", 6);
+	path[5 + ADDR_UNIX_PATH_MAX] = '\0';
+	ck_assert_int_eq(addr_parse(path, &a, why, sizeof(why)), 0);
+	path[5 + ADDR_UNIX_PATH_MAX] = 'p';
+	path[6 + ADDR_UNIX_PATH_MAX] = '\0';
+	ck_assert_int_eq(addr_parse(path, &a, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "longer than 107 bytes after \"unix:\"");
+}
+END_TEST
+
+START_TEST(test_unix_peers_trusted_by_unix_only)
+{
+	struct addr_net nets[2];
+	struct sockaddr_storage peer, ip = v6("::", 0);
+	char why[128], text[ADDR_NET_TEXT], buf[ADDR_TEXT];
+
+	memset(&peer, 0, sizeof(peer));
+	peer.ss_family = AF_UNIX;
+	/* An unnamed peer has no name at all. */
+	addr_text(SA(peer), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "unix");
+	ck_assert_int_eq(addr_parse_net("::/0", 4, &nets[0], why, sizeof(why)),
+	    0);
+	ck_assert(!addr_in_nets(SA(peer), nets, 1));
+	ck_assert_int_eq(addr_parse_net("unix", 4, &nets[1], why, sizeof(why)),
+	    0);
+	addr_net_text(&nets[1], text, sizeof(text));
+	ck_assert_str_eq(text, "unix");
+	ck_assert(addr_in_nets(SA(peer), nets, 2));
+	/* And "unix" lets no IP peer in, not even ::. */
+	ck_assert(!addr_in_nets(SA(ip), &nets[1], 1));
+	ck_assert(addr_in_nets(SA(ip), nets, 2));
 }
 END_TEST
 
@@ -201,6 +284,9 @@ addr_suite(void)
 	tcase_add_test(tc, test_nets_match_by_prefix);
 	tcase_add_test(tc, test_net_refuses);
 	tcase_add_test(tc, test_text);
+	tcase_add_test(tc, test_unix_addresses);
+	tcase_add_test(tc, test_unix_refusals);
+	tcase_add_test(tc, test_unix_peers_trusted_by_unix_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

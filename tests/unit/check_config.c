@@ -37,6 +37,7 @@ static const char defaults_text[] =
     "server.workers = 1\n"
     "server.proxy_protocol = off\n"
     "server.proxy_from = 127.0.0.0/8 ::1/128\n"
+    "connection.framing = lines\n"
     "connection.max_line = 65536\n"
     "connection.idle_timeout = 300000ms\n"
     "connection.max_per_ip = 0\n"
@@ -538,6 +539,25 @@ static const struct value_case value_cases[] = {
 	    "1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 1.1.1.12 "
 	    "1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17", 0, NULL,
 	    "more than 16 networks" },
+	{ "server", "proxy_from", "unix", 1, NULL, NULL },
+
+	/* [server] listen: Unix-domain sockets */
+	{ "server", "listen", "unix:/run/pingpongd.sock", 0,
+	    "unix:/run/pingpongd.sock", NULL },
+	{ "server", "listen", "unix:@pingpongd", 0, "unix:@pingpongd", NULL },
+	{ "server", "listen", "unix:pingpongd.sock", 0, NULL,
+	    "\"unix:pingpongd.sock\": a Unix socket is an absolute path"
+	    " (unix:/run/x.sock) or an abstract name (unix:@name)" },
+	{ "server", "listen", "unix:", 0, NULL,
+	    "\"unix:\": missing path after \"unix:\"" },
+
+	/* [connection] framing: one word of two */
+	{ "connection", "framing", "lines", CONFIG_FRAMING_LINES, NULL, NULL },
+	{ "connection", "framing", "bytes", CONFIG_FRAMING_BYTES, NULL, NULL },
+	{ "connection", "framing", "byte", 0, NULL,
+	    "\"byte\": use lines or bytes" },
+	{ "connection", "framing", "Lines", 0, NULL,
+	    "\"Lines\": use lines or bytes" },
 };
 #define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
 
@@ -569,6 +589,10 @@ field_value(const struct config *cfg, const char *key)
 		return cfg->defer_accept_ms;
 	if (strcmp(key, "log_level") == 0)
 		return (uint64_t)cfg->log_level;
+	if (strcmp(key, "framing") == 0)
+		return cfg->framing;
+	if (strcmp(key, "proxy_from") == 0)
+		return cfg->nproxy_from;
 	ck_abort_msg("no field for key %s", key);
 	return 0;
 }
@@ -598,6 +622,184 @@ START_TEST(test_value)
 		ck_assert_str_eq(cfg.listen[0].text, vc->want_text);
 	} else
 		ck_assert_uint_eq(field_value(&cfg, vc->key), vc->want);
+}
+END_TEST
+
+/*
+ * The same value as a command-line setting, -o SECTION.KEY=VALUE: the
+ * same outcome, and a message that names the setting as given.
+ */
+START_TEST(test_value_setting)
+{
+	const struct value_case *vc = &value_cases[_i];
+	char arg[512], err[CONFIG_ERROR_MAX], want[1024];
+	struct config_settings set = { .cs_count = 0 };
+	struct config cfg;
+	enum config_status st;
+
+	snprintf(arg, sizeof(arg), "%s.%s=%s", vc->section, vc->key,
+	    vc->value);
+	ck_assert_int_eq(config_setting_add(&set, "-o", arg, err,
+	    sizeof(err)), 0);
+	st = config_read(NULL, &set, &cfg, err, sizeof(err));
+	if (vc->reason != NULL) {
+		ck_assert_msg(st == CONFIG_INVALID, "-o %s: status %d", arg,
+		    (int)st);
+		snprintf(want, sizeof(want), "-o %s: %s", arg, vc->reason);
+		ck_assert_str_eq(err, want);
+		return;
+	}
+	ck_assert_msg(st == CONFIG_OK, "-o %s: %s", arg, err);
+	if (vc->want_text != NULL) {
+		ck_assert_uint_eq(cfg.nlisten, 1);
+		ck_assert_str_eq(cfg.listen[0].text, vc->want_text);
+	} else
+		ck_assert_uint_eq(field_value(&cfg, vc->key), vc->want);
+}
+END_TEST
+
+/* Add settings; each must be well formed. */
+static void
+settings(struct config_settings *set, const char *const *args)
+{
+	char err[CONFIG_ERROR_MAX];
+
+	set->cs_count = 0;
+	for (; *args != NULL; args += 2)
+		ck_assert_msg(config_setting_add(set, args[0], args[1], err,
+		    sizeof(err)) == 0, "%s %s: %s", args[0], args[1], err);
+}
+
+START_TEST(test_settings_replace_lists)
+{
+	static const char *const args[] = {
+		"-l", "127.0.0.3:0", "--set", "server.listen=[::1]:7",
+		"-o", "server.proxy_from=unix", "-o", "server.proxy_from=10.0.0.0/8",
+		"-o", "connection.max_line=4k", NULL,
+	};
+	char path[PATH_MAX], err[CONFIG_ERROR_MAX];
+	struct config_settings set;
+	struct config cfg;
+
+	static const char file[] = "[server]\nlisten = 127.0.0.1:1\n"
+	    "listen = 127.0.0.2:2\nproxy_from = 192.0.2.0/24\n"
+	    "[connection]\nidle_timeout = 7s\n";
+
+	tmp_write("test.ini", file, sizeof(file) - 1, path, sizeof(path));
+	settings(&set, args);
+	ck_assert_int_eq(config_read(path, &set, &cfg, err, sizeof(err)),
+	    CONFIG_OK);
+	/* The command line's lists replace the file's, in their order. */
+	ck_assert_uint_eq(cfg.nlisten, 2);
+	ck_assert_str_eq(cfg.listen[0].text, "127.0.0.3:0");
+	ck_assert_str_eq(cfg.listen[1].text, "[::1]:7");
+	ck_assert_uint_eq(cfg.nproxy_from, 2);
+	ck_assert_uint_eq(cfg.proxy_from[0].bits, ADDR_NET_UNIX);
+	/* Keys the command line does not set keep the file's values. */
+	ck_assert_uint_eq(cfg.idle_timeout_ms, 7000);
+	ck_assert_uint_eq(cfg.max_line, 4096);
+	/* Without a file, over the defaults. */
+	ck_assert_int_eq(config_read(NULL, &set, &cfg, err, sizeof(err)),
+	    CONFIG_OK);
+	ck_assert_uint_eq(cfg.idle_timeout_ms, CONFIG_DEFAULT_IDLE_TIMEOUT_MS);
+	ck_assert_uint_eq(cfg.nlisten, 2);
+}
+END_TEST
+
+START_TEST(test_settings_refused)
+{
+	static const char *const twice[] = {
+		"-o", "server.backlog=5", "-o", "server.backlog=6", NULL,
+	};
+	static const char *const unknown[] = {
+		"-o", "server.colour=blue", NULL,
+	};
+	static const char *const dup_listen[] = {
+		"-l", "127.0.0.1:5", "-o", "server.listen=127.0.0.1:5", NULL,
+	};
+	static const char *const bad_listen[] = {
+		"--listen", "127.0.0.1", NULL,
+	};
+	char err[CONFIG_ERROR_MAX];
+	struct config_settings set;
+	struct config cfg;
+
+	settings(&set, twice);
+	ck_assert_int_eq(config_read(NULL, &set, &cfg, err, sizeof(err)),
+	    CONFIG_INVALID);
+	ck_assert_str_eq(err, "-o server.backlog=6: given twice on the command"
+	    " line");
+	settings(&set, unknown);
+	ck_assert_int_eq(config_read(NULL, &set, &cfg, err, sizeof(err)),
+	    CONFIG_INVALID);
+	ck_assert_str_eq(err, "-o server.colour=blue: [server] colour: unknown"
+	    " key");
+	settings(&set, dup_listen);
+	ck_assert_int_eq(config_read(NULL, &set, &cfg, err, sizeof(err)),
+	    CONFIG_INVALID);
+	ck_assert_str_eq(err, "-o server.listen=127.0.0.1:5: duplicate listen"
+	    " address");
+	settings(&set, bad_listen);
+	ck_assert_int_eq(config_read(NULL, &set, &cfg, err, sizeof(err)),
+	    CONFIG_INVALID);
+	ck_assert_str_eq(err, "--listen 127.0.0.1: \"127.0.0.1\": missing"
+	    " \":PORT\"");
+}
+END_TEST
+
+/* A malformed -o is a usage error, before anything is read. */
+START_TEST(test_settings_malformed)
+{
+	static const char *const bad[] = {
+		"server.backlog", "backlog=5", "=5", ".backlog=5", "server.=5",
+		"server=x.y",
+	};
+	char err[CONFIG_ERROR_MAX], want[CONFIG_ERROR_MAX];
+	struct config_settings set = { .cs_count = 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(config_setting_add(&set, "-o", bad[i], err,
+		    sizeof(err)), -1);
+		snprintf(want, sizeof(want), "-o %s: expected SECTION.KEY=VALUE,"
+		    " as in connection.max_line=4k", bad[i]);
+		ck_assert_str_eq(err, want);
+	}
+	ck_assert_uint_eq(set.cs_count, 0);
+	/* A value may hold anything, '=' and '.' included. */
+	ck_assert_int_eq(config_setting_add(&set, "-o", "a.b=c=d.e", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(set.cs_list[0].cs_section, "a");
+	ck_assert_str_eq(set.cs_list[0].cs_key, "b");
+	ck_assert_str_eq(set.cs_list[0].cs_value, "c=d.e");
+	for (unsigned i = 1; i < CONFIG_SETTINGS_MAX; i++)
+		ck_assert_int_eq(config_setting_add(&set, "-l", "127.0.0.1:1",
+		    err, sizeof(err)), 0);
+	ck_assert_int_eq(config_setting_add(&set, "-l", "127.0.0.1:1", err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "-l 127.0.0.1:1: more than 64 settings on the"
+	    " command line");
+}
+END_TEST
+
+/* proxy_from repeats as listen does: 16 networks fit whatever their text. */
+START_TEST(test_proxy_from_lines)
+{
+	char text[TEXT_MAX], path[PATH_MAX], err[CONFIG_ERROR_MAX];
+	size_t o;
+	struct config cfg;
+
+	o = (size_t)snprintf(text, sizeof(text), "[server]\n");
+	for (int i = 0; i < CONFIG_PROXY_FROM_MAX; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "proxy_from ="
+		    " 2001:db8:%x:ffff:ffff:ffff:ffff:ff00/120\n", i);
+	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
+	    CONFIG_OK);
+	ck_assert_uint_eq(cfg.nproxy_from, CONFIG_PROXY_FROM_MAX);
+	snprintf(text + o, sizeof(text) - o, "proxy_from = 10.0.0.1\n");
+	ck_assert_int_eq(load_text(text, &cfg, err, path, sizeof(path)),
+	    CONFIG_INVALID);
+	assert_error(err, path, ":18: [server] proxy_from: more than 16"
+	    " networks");
 }
 END_TEST
 
@@ -1216,6 +1418,11 @@ config_suite(void)
 	tc = tcase_create("values");
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_empty);
 	tcase_add_loop_test(tc, test_value, 0, (int)NVALUE_CASES);
+	tcase_add_loop_test(tc, test_value_setting, 0, (int)NVALUE_CASES);
+	tcase_add_test(tc, test_settings_replace_lists);
+	tcase_add_test(tc, test_settings_refused);
+	tcase_add_test(tc, test_settings_malformed);
+	tcase_add_test(tc, test_proxy_from_lines);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("listen");

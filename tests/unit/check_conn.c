@@ -21,7 +21,7 @@ static void
 start(uint32_t max_line)
 {
 	bufpool_init(&pool, max_line, sizeof(struct conn_buf));
-	conn_init(&c, CONN_READING);
+	conn_init(&c, CONN_READING, CONN_FRAMING_LINES);
 	outlen = 0;
 }
 
@@ -209,7 +209,7 @@ END_TEST
 START_TEST(test_eof_without_held_bytes_closes)
 {
 	feed_str("x\n");
-	conn_finish(&c, &pool);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	ck_assert_int_eq(c.state, CONN_CLOSED);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_NONE);
 	assert_out("x\n");
@@ -219,7 +219,7 @@ END_TEST
 START_TEST(test_eof_with_held_bytes_echoes_them_first)
 {
 	feed_str("x\npartial");
-	conn_finish(&c, &pool);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	ck_assert_int_eq(c.state, CONN_WRITING);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_WRITE);
 	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
@@ -282,7 +282,7 @@ END_TEST
 START_TEST(test_eof_while_writing_keeps_order)
 {
 	feed("ab\ncd", 5, 1);
-	conn_finish(&c, &pool);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	ck_assert_int_eq(c.state, CONN_WRITING);
 	ck_assert_uint_eq(conn_unsent(&c), 4);
 	drain(UNLIMITED);
@@ -298,7 +298,7 @@ START_TEST(test_binary_bytes_are_data)
 	feed(in, sizeof(in), UNLIMITED);
 	ck_assert_uint_eq(outlen, 5);
 	ck_assert(memcmp(out, in, 5) == 0);
-	conn_finish(&c, &pool);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	drain(UNLIMITED);
 	ck_assert_uint_eq(outlen, sizeof(in));
 	ck_assert(memcmp(out, in, sizeof(in)) == 0);
@@ -383,7 +383,7 @@ START_TEST(test_random_chunking_is_byte_exact)
 		ck_assert_uint_le(conn_held(&c) + conn_unsent(&c), max_line);
 		pos += n;
 	}
-	conn_finish(&c, &pool);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	while (c.state == CONN_WRITING)
 		drain((size_t)(rand_r(&seed) % 64));
 	ck_assert_int_eq(c.state, CONN_CLOSED);
@@ -392,10 +392,82 @@ START_TEST(test_random_chunking_is_byte_exact)
 }
 END_TEST
 
+START_TEST(test_bytes_framing_echoes_every_byte)
+{
+	conn_abort(&c, &pool);
+	conn_init(&c, CONN_READING, CONN_FRAMING_BYTES);
+	/* No newline, and it goes back at once: nothing is ever held. */
+	feed_str("abc");
+	assert_out("abc");
+	ck_assert_uint_eq(conn_held(&c), 0);
+	ck_assert_ptr_null(c.buf);
+	feed_str("de\nf");
+	assert_out("abcde\nf");
+	/* Back-pressure as with lines: what the kernel refuses waits. */
+	ck_assert_uint_eq(feed("ghij", 4, 1), 1);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_uint_eq(conn_unsent(&c), 3);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
+	drain(UNLIMITED);
+	assert_out("abcde\nfghij");
+	ck_assert_int_eq(c.state, CONN_READING);
+	/* A whole max_line in one read is one echo, not a fragment. */
+	{
+		struct conn_echo echo;
+		char full[16];
+
+		memset(full, 'x', sizeof(full));
+		conn_plan(&c, &pool, full, sizeof(full), &echo);
+		ck_assert_uint_eq(echo.fresh_len, 16);
+		ck_assert_uint_eq(echo.fragments, 0);
+		ck_assert_uint_eq(echo.lines, 0);
+	}
+	conn_finish(&c, &pool, CONN_END_CLIENT);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+}
+END_TEST
+
+START_TEST(test_plan_counts_lines_and_fragments)
+{
+	struct conn_echo echo;
+
+	conn_plan(&c, &pool, "a\nbb\nc", 6, &echo);
+	ck_assert_uint_eq(echo.lines, 2);
+	ck_assert_uint_eq(echo.fragments, 0);
+	ck_assert_uint_eq(echo.fresh_len, 5);
+	conn_plan(&c, &pool, "no newline", 10, &echo);
+	ck_assert_uint_eq(echo.lines + echo.fragments + echo.fresh_len, 0);
+	/* max_line (16) bytes with no newline: one fragment. */
+	conn_plan(&c, &pool, "0123456789abcdef", 16, &echo);
+	ck_assert_uint_eq(echo.lines, 0);
+	ck_assert_uint_eq(echo.fragments, 1);
+	ck_assert_uint_eq(echo.fresh_len, 16);
+}
+END_TEST
+
+START_TEST(test_end_keeps_its_first_reason)
+{
+	feed_str("held");
+	conn_finish(&c, &pool, CONN_END_LINE_TIMEOUT);
+	ck_assert_int_eq(c.end, CONN_END_LINE_TIMEOUT);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	/* A shutdown while the echo is owed does not change why it ended. */
+	conn_finish(&c, &pool, CONN_END_SHUTDOWN);
+	ck_assert_int_eq(c.end, CONN_END_LINE_TIMEOUT);
+	drain(UNLIMITED);
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	assert_out("held");
+	/* An abort on a live connection says so. */
+	conn_init(&c, CONN_READING, CONN_FRAMING_LINES);
+	conn_abort(&c, &pool);
+	ck_assert_int_eq(c.end, CONN_END_ABORT);
+}
+END_TEST
+
 START_TEST(test_header_reads_nothing_into_the_echo)
 {
 	conn_abort(&c, &pool);
-	conn_init(&c, CONN_HEADER);
+	conn_init(&c, CONN_HEADER, CONN_FRAMING_LINES);
 	ck_assert_int_eq(c.state, CONN_HEADER);
 	/* The header's bytes are read by the caller, never into the echo. */
 	ck_assert_uint_eq(conn_read_room(&c, &pool), 0);
@@ -417,8 +489,8 @@ END_TEST
 START_TEST(test_header_ended_closes)
 {
 	conn_abort(&c, &pool);
-	conn_init(&c, CONN_HEADER);
-	conn_finish(&c, &pool);
+	conn_init(&c, CONN_HEADER, CONN_FRAMING_LINES);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
 	ck_assert_int_eq(c.state, CONN_CLOSED);
 	ck_assert_int_eq(conn_interest(&c), CONN_WANT_NONE);
 	/* Closed stays Closed: a late header_done cannot revive it. */
@@ -452,6 +524,9 @@ conn_suite(void)
 	tcase_add_test(tc, test_max_line_one);
 	tcase_add_test(tc, test_abort_frees_buffer);
 	tcase_add_test(tc, test_max_line_follows_pool_until_bytes_are_held);
+	tcase_add_test(tc, test_bytes_framing_echoes_every_byte);
+	tcase_add_test(tc, test_plan_counts_lines_and_fragments);
+	tcase_add_test(tc, test_end_keeps_its_first_reason);
 	tcase_add_test(tc, test_header_reads_nothing_into_the_echo);
 	tcase_add_test(tc, test_header_ended_closes);
 	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
