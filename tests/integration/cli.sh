@@ -6,7 +6,7 @@
 
 GOOD="${abs_top_srcdir:-.}/conf/pingpongd.ini"
 
-plan 32
+plan 50
 
 # run NAME ARG...: run pingpongd with ARGs, stdout into $WORKDIR/NAME.out
 # and stderr into NAME.err, and set STATUS.  In the background, so that a
@@ -110,6 +110,48 @@ check "-V: exit status 0" status_is 0
 check "... prints 'pingpongd VERSION'" stdout_has version "$VERSION_RE"
 run long_version --version
 check "--version: exit status 0 and the version" version_ok long_version
+
+# Settings on the command line: -o SECTION.KEY=VALUE and -l ADDR, checked
+# as lines of a file.  A malformed one is a usage error (64); a bad key or
+# value a configuration error (78) whose one line names the option as
+# given.
+run o_malformed -t -o connection.max_line
+check "-o without '=': exit status 64" status_is 64
+check "... the message names the option and the form wanted" \
+    stderr_has_all o_malformed "pingpongd: -o connection.max_line:" \
+    "SECTION.KEY=VALUE"
+run o_nodot --set max_line=4
+check "--set without a dot: exit status 64" status_is 64
+check "... named as given, --set" stderr_has o_nodot "^pingpongd: --set max_line=4:"
+run o_value -t -o connection.max_line=0
+check "-o connection.max_line=0: exit status 78" status_is 78
+check "... one line: 'pingpongd: -o connection.max_line=0: ...out of range'" \
+    stderr_has o_value '^pingpongd: -o connection\.max_line=0: "0": out of range'
+run o_unknown -o server.colour=blue
+check "-o with an unknown key, starting: exit status 78" status_is 78
+check "... the message names it" \
+    stderr_has_all o_unknown "-o server.colour=blue:" "unknown key"
+run o_twice -t -o daemon.log_level=debug -o daemon.log_level=error
+check "the same -o key twice: exit status 78" status_is 78
+check "... the second is named" \
+    stderr_has o_twice "^pingpongd: -o daemon.log_level=error: given twice"
+run l_bad -l 127.0.0.1
+check "-l with a bad address: exit status 78" status_is 78
+check "... named as given" \
+    stderr_has l_bad '^pingpongd: -l 127\.0\.0\.1: "127\.0\.0\.1": missing ":PORT"'
+run l_ok -t -c "$GOOD" -l 127.0.0.1:0 --listen '[::1]:0' -o connection.framing=bytes
+check "-t checks the file and the command line together: exit status 0" \
+    status_is 0
+check "... and says both were checked" \
+    stdout_has l_ok "with the command line's settings OK$"
+run l_file_bad -t -c "$bad" -o connection.max_line=4k
+check "-o does not hide a bad line of the file: exit status 78" status_is 78
+run fd_closed --ready-fd 9 -l 127.0.0.1:0
+check "--ready-fd on a descriptor that is not open: exit status 64" \
+    status_is 64
+check "... the message names it" stderr_has fd_closed "^pingpongd: --ready-fd 9:"
+run fd_word --ready-fd three -l 127.0.0.1:0
+check "--ready-fd with no number: exit status 64" status_is 64
 
 # An address already in use: exit 71 (EX_OSERR) naming the address.
 cfg=$(ini first server.listen=127.0.0.1:0)

@@ -4,7 +4,7 @@
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 12
+plan 16
 
 cfg=$(ini limits server.listen=127.0.0.1:0 server.max_connections=3)
 check "daemon starts with max_connections = 3" start_daemon "$cfg"
@@ -43,6 +43,25 @@ check "a new client takes the freed slot and is echoed" \
     echoes_back "$WORKDIR/fifth"
 check "clients b and c leave and get everything they sent" closes_clean b c
 
+stop_daemon TERM
+check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
+
+# A burst of 12 connections at once against max_connections = 2: the
+# first refusal is logged at once, the rest of the burst at the end of its
+# second, and the counts of the lines add up to the 10 refused.
+cfg=$(ini burst server.listen=127.0.0.1:0 server.max_connections=2)
+check "a daemon with max_connections = 2" start_daemon "$cfg" "$WORKDIR/burst.log"
+check "12 connections at once" hold_clients burst 12 0 1
+told_sum() {
+	sed -n 's/.*max_connections (2) reached: closed \([0-9]*\) new.*/\1/p' \
+	    "$DAEMON_LOG" | awk '{ s += $1 } END { print s + 0 }'
+}
+sums_to() { [ "$(told_sum)" -eq "$1" ]; }
+check "the log's counts add up to the 10 refused, while it runs" \
+    wait_until sums_to 10
+diag "$(grep -c 'max_connections (2) reached' "$DAEMON_LOG") line(s):" \
+    "$(sed -n 's/.*reached: closed \([0-9]*\) new.*/\1/p' "$DAEMON_LOG" | tr '\n' ' ')"
+release burst
 stop_daemon TERM
 check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
 

@@ -6,10 +6,10 @@
 # shellcheck disable=SC2016 # sh -c scripts get their values as arguments
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 7
+plan 8
 
 cfg=$(ini line server.listen=127.0.0.1:0 connection.idle_timeout=60s \
-    connection.line_timeout=1s)
+    connection.line_timeout=1s daemon.log_level=debug)
 check "daemon starts with line_timeout = 1s" start_daemon "$cfg"
 
 # The trickler sends one byte every 0.2 s and never a newline: its idle
@@ -46,6 +46,8 @@ check "the trickled bytes were echoed before the close ($got bytes)" \
     sh -c 'test "$1" -gt 0 && head -c "$1" "$2" | cmp -s - "$3"' sh \
     "$got" "$WORKDIR/trickler.sent" "$WORKDIR/trickler.out"
 check "the daemon logged the line timeout" log_has "line_timeout: closed"
+check "... and the close gives that cause, not the end of input" \
+    log_has "closed: \(echo complete after \)\?line timeout$"
 check "the client sending whole lines for 4 s is still served" \
     alive "$(client_pid steady)"
 check "and its echo is byte-exact" closes_clean steady

@@ -4,7 +4,7 @@
 # in words.  log_level filters: debug shows each connection, info does not.
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 8
+plan 10
 
 cfg=$(ini debug server.listen=127.0.0.1:0 daemon.log_level=debug)
 
@@ -30,6 +30,16 @@ echoes_back "$WORKDIR/line"
 check "plain: timestamp, PID and level in words" \
     wait_until grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+ pingpongd\[[0-9]+\] debug: connection [0-9]+ from ' "$PLOG"
 check "plain: no priority prefix" test "$(grep -c '^<' "$PLOG")" -eq 0
+# A freed slot is used again, but a connection's number never is.
+echoes_back "$WORKDIR/line"
+numbers() { sed -n 's/.* debug: connection \([0-9]*\) from .*(slot \([0-9]*\)).*/\1 \2/p' "$PLOG"; }
+two_opened() { [ "$(numbers | wc -l)" -eq 2 ]; }
+wait_until two_opened
+diag "number and slot of each: $(numbers | tr '\n' ';')"
+check "plain: two connections one after the other share the slot" \
+    test "$(numbers | cut -d' ' -f2 | sort -u | wc -l)" -eq 1
+check "... but not the number: 1, then 2" \
+    test "$(numbers | cut -d' ' -f1 | tr '\n' ' ')" = "1 2 "
 stop_daemon TERM
 
 # At info, no connection is logged.

@@ -6,7 +6,7 @@
 # shellcheck disable=SC2317,SC2016,SC2059 # helpers via check; sh -c gets arguments; expected text as a format
 . "${abs_top_srcdir:-.}/tests/integration/lib.sh"
 
-plan 15
+plan 17
 
 cfg=$(ini proxy server.listen=127.0.0.1:0 server.proxy_protocol=on \
     "server.proxy_from=127.0.0.1 ::1" daemon.log_level=debug)
@@ -68,4 +68,30 @@ printf 'PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\n' > "$WORKDIR/off"
 check "proxy_protocol off: a header line is ordinary data, echoed" \
     echo_is off 'PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\n'
 stop_daemon TERM
+# A burst of 200 bad headers: the log's lines count all 200 while the
+# daemon runs, the rest of the burst told at the end of its second.
+cfg=$(ini proxyburst server.listen=127.0.0.1:0 server.proxy_protocol=on \
+    server.proxy_from=127.0.0.1)
+start_daemon "$cfg" "$WORKDIR/burst.log"
+printf 'PROXY NONSENSE\r\n' > "$WORKDIR/nonsense"
+burst=""
+i=0
+while [ $i -lt 200 ]; do
+	nc -N -w "$WAIT_SECONDS" 127.0.0.1 "$PORT" < "$WORKDIR/nonsense" \
+	    > /dev/null 2>&1 &
+	burst="$burst $!"
+	track $!
+	i=$((i + 1))
+done
+for p in $burst; do wait "$p"; untrack "$p"; done
+told_sum() {
+	sed -n 's/.*PROXY protocol: closed \([0-9]*\) connection(s).*/\1/p' \
+	    "$DAEMON_LOG" | awk '{ s += $1 } END { print s + 0 }'
+}
+sums_to() { [ "$(told_sum)" -eq "$1" ]; }
+check "200 bad headers: the log's counts add up to 200" wait_until sums_to 200
+diag "$(log_count 'PROXY protocol: closed') line(s) for them"
+stop_daemon TERM
+check "SIGTERM: exit status 0" test "$DAEMON_STATUS" -eq 0
+
 finish

@@ -32,6 +32,8 @@ check "daemon under NOTIFY_SOCKET echoes" echoes_back "$WORKDIR/line"
 if [ "${PINGPONGD_SYSTEMD:-yes}" = yes ]; then
 	check "READY=1 with a STATUS= line once listening" \
 	    wait_until notes_have '^READY=1|STATUS=serving: '
+	check "... the STATUS= line names the address bound" \
+	    notes_have "^READY=1|STATUS=serving: .*; listening on 127\.0\.0\.1:$PORT$"
 	check "WATCHDOG=1 pings at half of WATCHDOG_USEC" \
 	    wait_until notes_at_least 3 '^WATCHDOG=1$'
 	kill -HUP "$DAEMON_PID"
