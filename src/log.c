@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #define LOG_CHUNK 4096                  /* bytes the writer takes out at once */
+#define LOG_WRITE_MAX 4096              /* bytes per write(): no more than
+                                           POLLOUT promises room for (PIPE_BUF) */
+#define LOG_POLL_MS 100                 /* ms between looks at an exit waiting */
 
 /* Indexed by enum log_level. */
 static const char *const log_level_names[] = {
@@ -38,6 +42,7 @@ static struct {
 	bool writing;                   /* the writer holds bytes it took out */
 	bool running;                   /* the writer thread exists */
 	bool stop;                      /* the writer is to end */
+	atomic_bool abandon;            /* at exit, the reader never came: stop writing */
 	uint64_t untold;                /* lines dropped and not yet said so */
 	pthread_t thread;
 } log_q = {
@@ -85,14 +90,32 @@ stderr_is_journal(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
-/* All of buf to stderr, or as much as stderr takes before it fails. */
+/*
+ * All of buf to stderr without ever blocking in write(): wait for room
+ * with poll(), then write no more than room was promised for.  stderr's
+ * own flags are left alone: it is shared with whoever started us.  Gives
+ * up when stderr fails, or when the exit no longer waits for the reader.
+ */
 static void
 log_write_all(const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
+		struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+		ssize_t n;
+		int ready;
 
-		if (n == -1 && errno == EINTR)
+		if (atomic_load(&log_q.abandon))
+			return;
+		ready = poll(&pfd, 1, LOG_POLL_MS);
+		if (ready == -1 && errno != EINTR)
+			return;
+		if (ready <= 0)
+			continue;
+		if (pfd.revents & (POLLERR | POLLNVAL))
+			return;
+		n = write(STDERR_FILENO, buf, len < LOG_WRITE_MAX ? len :
+		    LOG_WRITE_MAX);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		/* Nothing useful can be done when stderr itself fails. */
 		if (n <= 0)
@@ -180,18 +203,15 @@ log_ring_put(const char *line, size_t len)
 
 /*
  * The writer: takes what waits, writes it with the lock released, and
- * once everything is out says how many lines were dropped meanwhile.  It
- * can be cancelled only while it blocks in write(), holding no lock.
+ * once everything is out says how many lines were dropped meanwhile.
  */
 static void *
 log_writer(void *arg)
 {
 	char chunk[LOG_CHUNK], note[LOG_LINE_MAX];
 	size_t len;
-	int old;
 
 	(void)arg;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	pthread_mutex_lock(&log_q.lock);
 	for (;;) {
 		if (log_q.len == 0 && log_q.untold > 0) {
@@ -204,14 +224,12 @@ log_writer(void *arg)
 			    (unsigned long long)n);
 			log_q.writing = true;
 			pthread_mutex_unlock(&log_q.lock);
-			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
 			log_write_all(note, len);
-			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 			pthread_mutex_lock(&log_q.lock);
 			log_q.writing = false;
 			continue;
 		}
-		if (log_q.len == 0) {
+		if (log_q.len == 0 || atomic_load(&log_q.abandon)) {
 			pthread_cond_broadcast(&log_q.drained);
 			if (log_q.stop)
 				break;
@@ -222,9 +240,7 @@ log_writer(void *arg)
 		log_ring_take(chunk, len);
 		log_q.writing = true;
 		pthread_mutex_unlock(&log_q.lock);
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
 		log_write_all(chunk, len);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		pthread_mutex_lock(&log_q.lock);
 		log_q.writing = false;
 	}
@@ -267,6 +283,7 @@ log_init(enum log_level level)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_mutex_lock(&log_q.lock);
 	log_q.stop = false;
+	atomic_store(&log_q.abandon, false);
 	log_q.running = pthread_create(&log_q.thread, NULL, log_writer,
 	    NULL) == 0;
 	pthread_mutex_unlock(&log_q.lock);
@@ -296,11 +313,11 @@ log_shutdown(void)
 		drained = pthread_cond_timedwait(&log_q.drained, &log_q.lock,
 		    &deadline) == 0;
 	log_q.stop = true;
+	/* A reader that never reads: what is left is not written. */
+	if (!drained)
+		atomic_store(&log_q.abandon, true);
 	pthread_cond_signal(&log_q.more);
 	pthread_mutex_unlock(&log_q.lock);
-	/* A reader that never reads leaves the writer blocked in write(). */
-	if (!drained)
-		pthread_cancel(log_q.thread);
 	pthread_join(log_q.thread, NULL);
 	pthread_mutex_lock(&log_q.lock);
 	log_q.running = false;
