@@ -429,10 +429,9 @@ server_run(struct server *s)
 	    " %llu over a PROXY header, %llu bytes echoed", s->tag,
 	    (unsigned long long)server_served(&f),
 	    (unsigned long long)f.refused[SERVER_REFUSE_MAX_CONNECTIONS],
-	    (unsigned long long)(f.refused[SERVER_REFUSE_MAX_PER_IP] +
-	    f.closed[SERVER_CLOSE_MAX_PER_IP]),
+	    (unsigned long long)f.refused[SERVER_REFUSE_MAX_PER_IP],
 	    (unsigned long long)f.closed[SERVER_CLOSE_LINE_TIMEOUT],
-	    (unsigned long long)f.closed[SERVER_CLOSE_PROXY_HEADER],
+	    (unsigned long long)f.refused[SERVER_REFUSE_PROXY_HEADER],
 	    (unsigned long long)f.bytes_echoed);
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.finished = true;

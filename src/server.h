@@ -129,17 +129,20 @@ enum server_close {
 	SERVER_CLOSE_LINE_TIMEOUT,      /* a partial line held for line_timeout */
 	SERVER_CLOSE_ERROR,             /* a socket error, such as a reset */
 	SERVER_CLOSE_SHUTDOWN,          /* the drain after SIGTERM ended it */
-	SERVER_CLOSE_PROXY_HEADER,      /* its PROXY header was missing, bad, late or
-	                                   from an untrusted peer */
-	SERVER_CLOSE_MAX_PER_IP,        /* its PROXY header named a client at max_per_ip */
 	SERVER_CLOSE_OUT_OF_MEMORY,     /* no buffer for its bytes */
 	SERVER_CLOSE_CAUSES
 };
 
-/* Why a connection taken from a listen queue was closed at once, unserved. */
+/*
+ * Why a connection taken from a listen queue was closed before any echo:
+ * at once, or over its PROXY header.  Every connection accepted is refused,
+ * closed or open.
+ */
 enum server_refuse {
 	SERVER_REFUSE_MAX_CONNECTIONS,  /* every slot was taken */
-	SERVER_REFUSE_MAX_PER_IP,       /* its address had max_per_ip open */
+	SERVER_REFUSE_MAX_PER_IP,       /* its client had max_per_ip open */
+	SERVER_REFUSE_PROXY_HEADER,     /* its PROXY header was missing, bad, late
+	                                   or from a peer not trusted to send one */
 	SERVER_REFUSE_OUT_OF_MEMORY,    /* the address table could not grow */
 	SERVER_REFUSE_CAUSES
 };
@@ -155,7 +158,7 @@ extern const char *const server_refuse_names[SERVER_REFUSE_CAUSES];
 struct server_stats {
 	counter_t open;                 /* gauge: connections open */
 	counter_t accepted;             /* taken from a listen queue, refused ones included */
-	counter_t refused[SERVER_REFUSE_CAUSES]; /* closed at once, unserved */
+	counter_t refused[SERVER_REFUSE_CAUSES]; /* closed before any echo */
 	counter_t closed[SERVER_CLOSE_CAUSES]; /* closed after being served */
 	counter_t bytes_received;       /* bytes read from clients, headers excluded */
 	counter_t bytes_echoed;         /* bytes the kernel took from us */
@@ -345,6 +348,10 @@ void session_open(struct server *s, int fd, const struct sockaddr *peer,
  * (may be NULL) says more in the debug log.
  */
 void session_close(struct server *s, uint32_t token, enum server_close cause,
+    const char *detail);
+
+/* Close a connection that got a slot but no echo, counted as refused. */
+void session_drop(struct server *s, uint32_t token, enum server_refuse cause,
     const char *detail);
 
 /* Close after a failed system call, with its errno as the reason. */

@@ -23,14 +23,13 @@ const char *const server_close_names[SERVER_CLOSE_CAUSES] = {
 	[SERVER_CLOSE_LINE_TIMEOUT] = "line_timeout",
 	[SERVER_CLOSE_ERROR] = "error",
 	[SERVER_CLOSE_SHUTDOWN] = "shutdown",
-	[SERVER_CLOSE_PROXY_HEADER] = "proxy_header",
-	[SERVER_CLOSE_MAX_PER_IP] = "max_per_ip",
 	[SERVER_CLOSE_OUT_OF_MEMORY] = "out_of_memory",
 };
 
 const char *const server_refuse_names[SERVER_REFUSE_CAUSES] = {
 	[SERVER_REFUSE_MAX_CONNECTIONS] = "max_connections",
 	[SERVER_REFUSE_MAX_PER_IP] = "max_per_ip",
+	[SERVER_REFUSE_PROXY_HEADER] = "proxy_header",
 	[SERVER_REFUSE_OUT_OF_MEMORY] = "out_of_memory",
 };
 
@@ -71,8 +70,6 @@ session_cause_text(enum server_close cause)
 		return "line timeout";
 	case SERVER_CLOSE_SHUTDOWN:
 		return "shutdown timeout";
-	case SERVER_CLOSE_MAX_PER_IP:
-		return "max_per_ip";
 	case SERVER_CLOSE_OUT_OF_MEMORY:
 		return "out of memory";
 	default:
@@ -127,14 +124,13 @@ session_end_input(struct server *s, uint32_t token, enum conn_end why)
 	session_track_line(s, token, held, false);
 }
 
-void
-session_close(struct server *s, uint32_t token, enum server_close cause,
-    const char *detail)
+/* Free a connection's slot and descriptor, and say why in the debug log. */
+static void
+session_release(struct server *s, uint32_t token, const char *why)
 {
 	struct slot *sl = server_slot(s, token);
 
-	log_debug("connection %llu closed: %s", session_id(s, token),
-	    detail != NULL ? detail : session_cause_text(cause));
+	log_debug("connection %llu closed: %s", session_id(s, token), why);
 	/* libev requires the watcher stopped before close() and reuse. */
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
@@ -148,13 +144,31 @@ session_close(struct server *s, uint32_t token, enum server_close cause,
 	if (sl->peer != PEERS_NONE)
 		peers_remove(&s->peers, sl->peer);
 	slab_give(&s->slab, token);
-	counter_add(&s->stats.closed[cause], 1);
 	counter_set(&s->stats.open, s->slab.used);
 	session_publish(s);
 	/* A descriptor just came free: accept may work again. */
 	listener_resume(s);
 	if (s->stopping && s->slab.used == 0)
 		ev_break(s->loop, EVBREAK_ALL);
+}
+
+void
+session_close(struct server *s, uint32_t token, enum server_close cause,
+    const char *detail)
+{
+	/* Counted first: the count is whole when the slot is free. */
+	counter_add(&s->stats.closed[cause], 1);
+	session_release(s, token, detail != NULL ? detail :
+	    session_cause_text(cause));
+}
+
+void
+session_drop(struct server *s, uint32_t token, enum server_refuse cause,
+    const char *detail)
+{
+	counter_add(&s->stats.refused[cause], 1);
+	session_release(s, token, detail != NULL ? detail :
+	    server_refuse_names[cause]);
 }
 
 void

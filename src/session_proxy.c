@@ -56,7 +56,7 @@ session_proxy_reject(struct server *s, uint32_t token, const char *why)
 	session_burst(s, &s->burst_proxy, "PROXY protocol: closed ",
 	    " connection(s) over their header, the last from %s: %s", addr,
 	    why);
-	session_close(s, token, SERVER_CLOSE_PROXY_HEADER, why);
+	session_drop(s, token, SERVER_REFUSE_PROXY_HEADER, why);
 }
 
 /*
@@ -87,8 +87,8 @@ session_proxy_admit(struct server *s, uint32_t token,
 	if (peer == PEERS_NONE) {
 		session_log_limit(s, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
 		    SERVER_REFUSE_MAX_PER_IP, s->cfg.max_per_ip, client);
-		session_close(s, token, nomem ? SERVER_CLOSE_OUT_OF_MEMORY :
-		    SERVER_CLOSE_MAX_PER_IP, NULL);
+		session_drop(s, token, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
+		    SERVER_REFUSE_MAX_PER_IP, NULL);
 		return -1;
 	}
 	sl->peer = peer;
