@@ -330,7 +330,7 @@ daemon_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct daemon *d = ev_userdata(loop);
 	char err[CONFIG_ERROR_MAX];
-	unsigned answered = 0, finished = 0;
+	unsigned answered = 0, deaf = 0, finished = 0;
 
 	(void)a;
 	(void)revents;
@@ -341,11 +341,21 @@ daemon_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		    sizeof(err)) == d->reload_id || (d->reload ==
 		    DAEMON_RELOAD_ROLLING_BACK && !d->applied[i]))
 			answered++;
+		if (server_deaf(&d->servers[i]))
+			deaf++;
 		if (server_finished(&d->servers[i]))
 			finished++;
 	}
 	if (d->reload != DAEMON_RELOAD_IDLE && answered == d->count)
 		daemon_reload_answered(d);
+	/*
+	 * Draining, every worker has closed its TCP listeners, which refuses
+	 * new clients; the owner's Unix sockets would still queue them, never
+	 * to be accepted.  Closed now, and their files removed, they refuse
+	 * them too, and a new daemon may take the path.
+	 */
+	if (d->stopping && deaf == d->count)
+		daemon_listen_retire(&d->listen, NULL);
 	if (finished == d->count)
 		ev_break(loop, EVBREAK_ALL);
 }

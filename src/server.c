@@ -158,6 +158,11 @@ server_stop(struct server *s, const char *signame)
 	}
 	s->stopping = true;
 	listener_close_all(s);
+	/* The owner closes what no worker watches now: the Unix sockets. */
+	pthread_mutex_lock(&s->ctl.lock);
+	s->ctl.deaf = true;
+	pthread_mutex_unlock(&s->ctl.lock);
+	ev_async_send(s->role.owner_loop, s->role.owner_wake);
 	log_info("%s%s: stopped accepting; draining %u connection(s) for up to"
 	    " %.3gs", s->tag, signame, s->slab.used,
 	    s->cfg.shutdown_timeout_ms / 1000.0);
@@ -239,6 +244,17 @@ server_reload_done(struct server *s, int *status, char *err, size_t errlen)
 	snprintf(err, errlen, "%s", s->ctl.done_err);
 	pthread_mutex_unlock(&s->ctl.lock);
 	return id;
+}
+
+bool
+server_deaf(struct server *s)
+{
+	bool deaf;
+
+	pthread_mutex_lock(&s->ctl.lock);
+	deaf = s->ctl.deaf || s->ctl.finished;
+	pthread_mutex_unlock(&s->ctl.lock);
+	return deaf;
 }
 
 bool

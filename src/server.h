@@ -200,6 +200,7 @@ struct server_ctl {
 	uint64_t done_id;               /* the last reload applied or refused */
 	bool done_ok;                   /* whether it was applied */
 	char done_err[CONFIG_ERROR_MAX]; /* why not */
+	bool deaf;                      /* stopped accepting: watches no listener */
 	bool finished;                  /* the loop has ended */
 };
 
@@ -293,6 +294,12 @@ void server_post(struct server *s, unsigned commands, const struct config *cfg,
  */
 uint64_t server_reload_done(struct server *s, int *status, char *err,
     size_t errlen);
+
+/*
+ * True once the worker has stopped accepting and watches no listening
+ * socket any more; safe from any thread.
+ */
+bool server_deaf(struct server *s);
 
 /* True once the worker's loop has ended; safe from any thread. */
 bool server_finished(struct server *s);

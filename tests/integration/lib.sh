@@ -240,8 +240,12 @@ rss_kb() {
 
 # A netcat client that sends its stdin, half-closes, and prints the echo
 # until the daemon closes.  -w bounds a hung exchange.  HOST defaults to
-# 127.0.0.1; an IPv6 HOST makes it use IPv6 (-6).
+# 127.0.0.1; an IPv6 HOST makes it use IPv6 (-6).  A PORT of unix:/PATH or
+# unix:@NAME is a Unix socket, and HOST is not used.
 client() {
+	case ${2:-} in
+	unix:*) nc -N -w "$WAIT_SECONDS" -U "${2#unix:}" < "$1"; return ;;
+	esac
 	case ${3:-127.0.0.1} in
 	*:*) nc -6 -N -w "$WAIT_SECONDS" "$3" "${2:-$PORT}" < "$1" ;;
 	*) nc -N -w "$WAIT_SECONDS" "${3:-127.0.0.1}" "${2:-$PORT}" < "$1" ;;
@@ -258,7 +262,8 @@ refused() { ! nc -z -w "$WAIT_SECONDS" "$1" "$2" 2>/dev/null; }
 
 # Clients that stay connected while the script acts on them.
 # open_client NAME [PORT [HOST [SOURCE]]] runs nc (from the local address
-# SOURCE when given) reading the FIFO $WORKDIR/NAME.in;
+# SOURCE when given; to a Unix socket for a PORT of unix:/PATH or
+# unix:@NAME, as client does) reading the FIFO $WORKDIR/NAME.in;
 # a tracked holder process keeps that FIFO open, so nc sees no end of input
 # until close_client NAME.  send and send_file write into the FIFO and append
 # the same bytes to NAME.sent; the echo lands in NAME.out.
@@ -272,8 +277,11 @@ open_client() {
 	sleep 86400 1<> "$_c.in" &
 	echo $! > "$_c.holder"
 	track $!
-	nc -N ${4:+-s "$4"} "${3:-127.0.0.1}" "${2:-$PORT}" < "$_c.in" > "$_c.out" \
-	    2> "$_c.err" &
+	case ${2:-} in
+	unix:*) nc -N -U "${2#unix:}" < "$_c.in" > "$_c.out" 2> "$_c.err" & ;;
+	*) nc -N ${4:+-s "$4"} "${3:-127.0.0.1}" "${2:-$PORT}" < "$_c.in" \
+	    > "$_c.out" 2> "$_c.err" & ;;
+	esac
 	echo $! > "$_c.pid"
 	track $!
 	# Bytes written into the FIFO before nc opens it would be lost when
