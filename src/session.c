@@ -130,7 +130,8 @@ session_release(struct server *s, uint32_t token, const char *why)
 {
 	struct slot *sl = server_slot(s, token);
 
-	log_debug("connection %llu closed: %s", session_id(s, token), why);
+	log_debug("%sconnection %llu closed: %s", s->tag, session_id(s, token),
+	    why);
 	/* libev requires the watcher stopped before close() and reuse. */
 	ev_io_stop(s->loop, &sl->io);
 	close(sl->io.fd);
@@ -520,7 +521,7 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 		char addr[ADDR_TEXT];
 
 		addr_text(peer, addr, sizeof(addr));
-		log_debug("connection %llu from %s on %s (slot %u)%s",
+		log_debug("%sconnection %llu from %s on %s (slot %u)%s", s->tag,
 		    session_id(s, token), addr, s->listeners[listener].bound,
 		    token, balancer ? ", a PROXY header is due" : "");
 	}

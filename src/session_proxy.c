@@ -98,8 +98,8 @@ session_proxy_admit(struct server *s, uint32_t token,
 		char addr[ADDR_TEXT];
 
 		addr_text(client, addr, sizeof(addr));
-		log_debug("connection %llu: PROXY v%d header, client %s%s",
-		    session_id(s, token), hdr->version, addr, hdr->local ?
+		log_debug("%sconnection %llu: PROXY v%d header, client %s%s",
+		    s->tag, session_id(s, token), hdr->version, addr, hdr->local ?
 		    " (the balancer itself)" : "");
 	}
 	return 0;
