@@ -17,6 +17,8 @@
 #include "daemon_listen.h"
 #include "evmem.h"
 #include "log.h"
+#include "metrics.h"
+#include "procstat.h"
 #include "server.h"
 #include "service.h"
 
@@ -40,7 +42,13 @@ struct daemon {
 	unsigned running;               /* threads started */
 	struct config cfg;              /* the configuration in force */
 	struct daemon_listen listen;    /* the sockets held for every worker */
+	struct metrics metrics;         /* the HTTP endpoint for Prometheus */
+	double started_wall;            /* when the daemon started, Unix seconds */
+	uint64_t reloads_ok;            /* reloads applied */
+	uint64_t reloads_failed;        /* reloads refused or rolled back */
 	atomic_uint_fast64_t serial;    /* the last connection number handed out */
+	struct server_peers peers;      /* max_per_ip's counts, for every worker */
+	bool peers_ready;               /* peers is set up */
 	ev_tstamp started_at;           /* when the daemon started, for uptime */
 	bool stopping;                  /* SIGTERM or SIGINT seen */
 	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
@@ -174,6 +182,29 @@ daemon_statistics(const struct daemon *d)
 	    ev_now(d->loop) - d->started_at);
 }
 
+/* A scrape: every worker's figures as they stand, and the process's. */
+static int
+daemon_render_metrics(void *arg, struct metrics_text *out)
+{
+	struct daemon *d = arg;
+	struct server_figures per[CONFIG_WORKERS_MAX];
+	struct metrics_sample m = {
+		.version = PACKAGE_VERSION,
+		.start_time = d->started_wall,
+		.workers = d->started,
+		.per_worker = per,
+		.reloads_ok = d->reloads_ok,
+		.reloads_failed = d->reloads_failed,
+		.log_dropped = log_dropped(),
+	};
+
+	memset(per, 0, sizeof(per));
+	for (unsigned i = 0; i < d->started; i++)
+		server_add_figures(&d->servers[i], &per[i]);
+	(void)procstat_read(&m.process);
+	return metrics_text_render(&m, out);
+}
+
 /*
  * The watchdog is fed only while every worker's loop proves it runs, so a
  * stuck worker, not only a stuck owner, gets the daemon restarted.
@@ -219,13 +250,21 @@ static int
 daemon_prepare(struct daemon *d, struct config *cfg, const struct config *old,
     char *err, size_t errlen)
 {
+	/* The metrics endpoint first: it is the daemon's own, whatever listens. */
+	if (metrics_apply(&d->metrics, cfg, err, errlen) == -1)
+		return -1;
 	/* Passed sockets are served instead of the listen lines. */
 	if (d->opt.passed > 0)
 		return 0;
-	if (d->count > 1 && daemon_listen_reserve(&d->listen, cfg, old, err,
-	    errlen) == -1)
+	if ((d->count > 1 && daemon_listen_reserve(&d->listen, cfg, old, err,
+	    errlen) == -1) || daemon_listen_open(&d->listen, cfg, err,
+	    errlen) == -1) {
+		/* As it was: the metrics endpoints of the running configuration. */
+		if (old != NULL)
+			(void)metrics_apply(&d->metrics, old, err, 0);
 		return -1;
-	return daemon_listen_open(&d->listen, cfg, err, errlen);
+	}
+	return 0;
 }
 
 static void
@@ -252,6 +291,7 @@ daemon_reload(struct daemon *d)
 	    daemon_prepare(d, &d->next, &d->cfg, err, sizeof(err)) == -1) {
 		log_error("reload failed, keeping the running configuration:"
 		    " %s", err);
+		d->reloads_failed++;
 		daemon_ready(d);
 		return;
 	}
@@ -296,6 +336,7 @@ daemon_reload_answered(struct daemon *d)
 			log_error("reload: taking back the new configuration"
 			    " failed too: %s", first);
 	} else if (ok) {
+		d->reloads_ok++;
 		log_set_level(d->next.log_level);
 		if (d->next.defer_accept_ms != d->cfg.defer_accept_ms)
 			daemon_warn_defer_passed(d, d->next.defer_accept_ms);
@@ -305,6 +346,8 @@ daemon_reload_answered(struct daemon *d)
 	} else {
 		log_error("reload failed, keeping the running configuration:"
 		    " %s", first);
+		d->reloads_failed++;
+		(void)metrics_apply(&d->metrics, &d->cfg, err, sizeof(err));
 		d->reload = DAEMON_RELOAD_ROLLING_BACK;
 		for (unsigned i = 0; i < d->count; i++)
 			if (d->applied[i]) {
@@ -410,6 +453,7 @@ daemon_start_servers(struct daemon *d)
 			.activated = d->opt.passed > 0,
 			.shared = &d->listen.shared,
 			.serial = &d->serial,
+			.peers = &d->peers,
 			.owner_loop = d->loop,
 			.owner_wake = &d->wake,
 		};
@@ -527,6 +571,9 @@ daemon_destroy(struct daemon *d)
 	for (unsigned i = 0; i < d->started; i++)
 		server_destroy(&d->servers[i]);
 	daemon_listen_close(&d->listen);
+	metrics_close(&d->metrics);
+	if (d->peers_ready)
+		server_peers_destroy(&d->peers);
 	/* Not ready, and never will be: the reader sees end of file. */
 	if (d->opt.ready_fd != -1)
 		close(d->opt.ready_fd);
@@ -554,6 +601,11 @@ daemon_start(struct daemon *d)
 	char err[CONFIG_ERROR_MAX];
 	uint64_t watchdog;
 
+	if (server_peers_init(&d->peers) == -1) {
+		log_error("out of memory for the address table");
+		return -1;
+	}
+	d->peers_ready = true;
 	ev_set_allocator(evmem_realloc);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (d->loop == NULL) {
@@ -562,11 +614,13 @@ daemon_start(struct daemon *d)
 	}
 	ev_set_userdata(d->loop, d);
 	d->started_at = ev_now(d->loop);
+	d->started_wall = ev_time();
+	metrics_init(&d->metrics, d->loop, daemon_render_metrics, d);
 	ev_async_init(&d->wake, daemon_wake_cb);
 	ev_async_start(d->loop, &d->wake);
-	if ((d->opt.passed > 0 ? daemon_listen_adopt(&d->listen, d->opt.passed,
-	    err, sizeof(err)) : daemon_prepare(d, &d->cfg, NULL, err,
-	    sizeof(err))) == -1) {
+	if ((d->opt.passed > 0 && daemon_listen_adopt(&d->listen, d->opt.passed,
+	    err, sizeof(err)) == -1) || daemon_prepare(d, &d->cfg, NULL, err,
+	    sizeof(err)) == -1) {
 		log_error("%s", err);
 		return -1;
 	}

@@ -328,6 +328,42 @@ server_init_lists(struct server *s)
 }
 
 int
+server_peers_init(struct server_peers *p)
+{
+	pthread_mutex_init(&p->lock, NULL);
+	return peers_init(&p->table, server_peers_seed());
+}
+
+void
+server_peers_destroy(struct server_peers *p)
+{
+	peers_destroy(&p->table);
+	pthread_mutex_destroy(&p->lock);
+}
+
+uint32_t
+server_peer_add(struct server *s, const struct sockaddr *sa, int *nomem)
+{
+	struct server_peers *p = s->role.peers;
+	uint32_t index;
+
+	pthread_mutex_lock(&p->lock);
+	index = peers_add(&p->table, sa, s->cfg.max_per_ip, nomem);
+	pthread_mutex_unlock(&p->lock);
+	return index;
+}
+
+void
+server_peer_remove(struct server *s, uint32_t index)
+{
+	struct server_peers *p = s->role.peers;
+
+	pthread_mutex_lock(&p->lock);
+	peers_remove(&p->table, index);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int
 server_init(struct server *s, const struct config *cfg,
     const struct server_role *role, char *err, size_t errlen)
 {
@@ -375,11 +411,6 @@ server_init(struct server *s, const struct config *cfg,
 	    server_share(s, cfg->max_connections)) == -1 ||
 	    server_init_lists(s) == -1) {
 		snprintf(err, errlen, "out of memory for the connection table");
-		server_destroy(s);
-		return EX_SERVER_OSERR;
-	}
-	if (peers_init(&s->peers, server_peers_seed()) == -1) {
-		snprintf(err, errlen, "out of memory for the address table");
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
@@ -478,7 +509,6 @@ server_destroy(struct server *s)
 	free(s->line_links);
 	free(s->proxy);
 	free(s->ids);
-	peers_destroy(&s->peers);
 	slab_destroy(&s->slab);
 	free(s->scratch);
 	ev_loop_destroy(s->loop);

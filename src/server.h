@@ -68,8 +68,8 @@ struct slot {
 	struct conn conn;               /* the echo state machine */
 	uint8_t refuse_header;          /* an untrusted peer with proxy_protocol on:
 	                                   a PROXY header in its first bytes closes */
-	uint32_t peer;                  /* entry in server.peers, PEERS_NONE before
-	                                   the PROXY header names the client */
+	uint32_t peer;                  /* entry in the shared peers table, PEERS_NONE
+	                                   before the PROXY header names the client */
 };
 _Static_assert(sizeof(struct slot) <= 64,
     "a slot fits in one cache line: ev_io 48, conn 10, refuse_header 1, peer 4");
@@ -102,6 +102,17 @@ struct server_shared_set {
 	unsigned n;                     /* entries of list in use */
 };
 
+/*
+ * Open connections per source address, for max_per_ip: one table for the
+ * whole process, so that the limit holds whichever worker a client's
+ * connections reach.  Taken once per connection opened or closed, never
+ * per line.
+ */
+struct server_peers {
+	pthread_mutex_t lock;           /* guards table */
+	struct peers table;
+};
+
 /* Where a server stands in the process, as its owner (daemon.c) set it up. */
 struct server_role {
 	unsigned index;                 /* 0-based worker number */
@@ -111,6 +122,7 @@ struct server_role {
 	const struct server_shared_set *shared; /* the owner's sockets; changed only
 	                                   between a worker's commands */
 	atomic_uint_fast64_t *serial;   /* numbers connections across the process */
+	struct server_peers *peers;     /* max_per_ip's counts, shared */
 	struct ev_loop *owner_loop;     /* the owner's loop, and the watcher there */
 	ev_async *owner_wake;           /* woken when a command is done or the loop ends */
 };
@@ -232,7 +244,6 @@ struct server {
 	                                   connection holds no line yet */
 	struct timeout_link *line_links; /* line_list's and proxy_list's neighbours */
 	struct proxy_wait **proxy;      /* indexed by token: header bytes so far */
-	struct peers peers;             /* open connections per source address */
 	bool accept_paused;             /* listeners stopped until descriptors free up */
 	bool stopping;                  /* draining, not accepting */
 	bool activated;                 /* listeners were passed by socket activation */
@@ -253,6 +264,15 @@ server_slot(const struct server *s, uint32_t token)
 {
 	return slab_get(&s->slab, token);
 }
+
+/* The shared table of open connections per address (server.c). */
+int server_peers_init(struct server_peers *p);
+void server_peers_destroy(struct server_peers *p);
+
+/* Count a connection from sa unless max_per_ip are open from it (peers_add). */
+uint32_t server_peer_add(struct server *s, const struct sockaddr *sa,
+    int *nomem);
+void server_peer_remove(struct server *s, uint32_t index);
 
 /* A duration in whole seconds, rounded up, as socket options take it. */
 static inline unsigned

@@ -143,7 +143,7 @@ session_release(struct server *s, uint32_t token, const char *why)
 	conn_abort(&sl->conn, &s->pool);
 	timeout_remove(&s->idle_list, token);
 	if (sl->peer != PEERS_NONE)
-		peers_remove(&s->peers, sl->peer);
+		server_peer_remove(s, sl->peer);
 	slab_give(&s->slab, token);
 	counter_set(&s->stats.open, s->slab.used);
 	session_publish(s);
@@ -484,8 +484,7 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 	 * balancer's connection is counted once its header names the client.
 	 */
 	if (!balancer) {
-		peer_index = peers_add(&s->peers, peer, s->cfg.max_per_ip,
-		    &nomem);
+		peer_index = server_peer_add(s, peer, &nomem);
 		if (peer_index == PEERS_NONE) {
 			close(fd);
 			session_refuse(s, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
@@ -497,7 +496,7 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 	if (token == SLAB_NONE) {
 		close(fd);
 		if (peer_index != PEERS_NONE)
-			peers_remove(&s->peers, peer_index);
+			server_peer_remove(s, peer_index);
 		session_refuse(s, SERVER_REFUSE_MAX_CONNECTIONS, s->slab.limit,
 		    peer);
 		return;

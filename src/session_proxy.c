@@ -83,7 +83,7 @@ session_proxy_admit(struct server *s, uint32_t token,
 		}
 		client = (const struct sockaddr *)&own;
 	}
-	peer = peers_add(&s->peers, client, s->cfg.max_per_ip, &nomem);
+	peer = server_peer_add(s, client, &nomem);
 	if (peer == PEERS_NONE) {
 		session_log_limit(s, nomem ? SERVER_REFUSE_OUT_OF_MEMORY :
 		    SERVER_REFUSE_MAX_PER_IP, s->cfg.max_per_ip, client);
