@@ -105,6 +105,12 @@ static const struct config_key config_keys[] = {
 	    CONFIG_DEFAULT_LINE_TIMEOUT_MS, 0, CONFIG_LINE_TIMEOUT_MAX_MS, NULL },
 	{ "connection", "tcp_keepalive", CONFIG_KIND_DURATION, CONFIG_NUMBER(tcp_keepalive_ms),
 	    CONFIG_DEFAULT_TCP_KEEPALIVE_MS, 0, CONFIG_TCP_KEEPALIVE_MAX_MS, NULL },
+	{ "metrics", "listen", CONFIG_KIND_LISTEN, CONFIG_SPECIAL(metrics_listen), 0, 0, 0, NULL },
+	{ "metrics", "max_connections", CONFIG_KIND_COUNT, CONFIG_NUMBER(metrics_connections),
+	    CONFIG_DEFAULT_METRICS_CONNECTIONS, 1, CONFIG_METRICS_CONNECTIONS_MAX, NULL },
+	{ "metrics", "timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(metrics_timeout_ms),
+	    CONFIG_DEFAULT_METRICS_TIMEOUT_MS, CONFIG_METRICS_TIMEOUT_MIN_MS,
+	    CONFIG_METRICS_TIMEOUT_MAX_MS, NULL },
 	{ "daemon", "log_level", CONFIG_KIND_LOG_LEVEL, CONFIG_SPECIAL(log_level),
 	    LOG_LEVEL_INFO, 0, 0, NULL },
 	{ "daemon", "shutdown_timeout", CONFIG_KIND_DURATION, CONFIG_NUMBER(shutdown_timeout_ms),
@@ -145,7 +151,8 @@ struct config_parse {
 	unsigned cp_key_line[CONFIG_NKEYS]; /* line each key was first set on, 0 = not yet */
 	unsigned cp_taken[CONFIG_NKEYS]; /* entries of a list key taken from this
 	                                   source: the first replaces what was there */
-	unsigned cp_listen_line[CONFIG_LISTEN_MAX]; /* line of each cfg->listen entry */
+	unsigned cp_listen_line[2][CONFIG_LISTEN_MAX]; /* line of each entry of
+	                                   the echo listen lines, then the metrics' */
 };
 
 /*
@@ -492,6 +499,19 @@ config_first_of_list(struct config_parse *cp, const struct config_key *key)
 }
 
 /*
+ * The list a listen key fills, and its count: [server] listen, the echo
+ * service's, or [metrics] listen.
+ */
+static struct addr *
+config_addrs(struct config *cfg, const struct config_key *key,
+    unsigned **count, unsigned *which)
+{
+	*which = strcmp(key->ck_section, "metrics") == 0;
+	*count = *which ? &cfg->nmetrics_listen : &cfg->nlisten;
+	return *which ? cfg->metrics_listen : cfg->listen;
+}
+
+/*
  * Take one listen line: refuse a repeat of an earlier address and more
  * than CONFIG_LISTEN_MAX lines.
  */
@@ -499,39 +519,39 @@ static int
 config_take_listen(struct config_parse *cp, const struct config_key *key,
     const char *value)
 {
-	struct config *cfg = cp->cp_cfg;
-	struct addr listen;
+	struct addr listen, *list;
 	char why[CONFIG_ERROR_MAX];
-	unsigned i;
+	unsigned i, *n, which;
 
 	if (config_parse_listen(value, &listen, why, sizeof(why)) == -1) {
 		config_key_error(cp, key, "%s", why);
 		return -1;
 	}
+	list = config_addrs(cp->cp_cfg, key, &n, &which);
 	if (config_first_of_list(cp, key)) {
-		memset(cfg->listen, 0, sizeof(cfg->listen));
-		cfg->nlisten = 0;
+		memset(list, 0, sizeof(*list) * CONFIG_LISTEN_MAX);
+		*n = 0;
 	}
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (strcmp(cfg->listen[i].text, listen.text) == 0) {
+	for (i = 0; i < *n; i++) {
+		if (strcmp(list[i].text, listen.text) == 0) {
 			if (cp->cp_origin != NULL)
 				config_key_error(cp, key, "duplicate listen"
 				    " address");
 			else
 				config_key_error(cp, key, "duplicate listen"
 				    " address, first on line %u",
-				    cp->cp_listen_line[i]);
+				    cp->cp_listen_line[which][i]);
 			return -1;
 		}
 	}
-	if (cfg->nlisten == CONFIG_LISTEN_MAX) {
+	if (*n == CONFIG_LISTEN_MAX) {
 		config_key_error(cp, key, "too many listen addresses (at most"
 		    " %d)", CONFIG_LISTEN_MAX);
 		return -1;
 	}
-	memcpy(&cfg->listen[cfg->nlisten], &listen, sizeof(listen));
-	cp->cp_listen_line[cfg->nlisten] = cp->cp_line;
-	cfg->nlisten++;
+	list[*n] = listen;
+	cp->cp_listen_line[which][*n] = cp->cp_line;
+	(*n)++;
 	return 0;
 }
 
@@ -1054,7 +1074,8 @@ config_format_one(const struct config *cfg, const struct config_key *key,
 	switch (key->ck_kind) {
 	case CONFIG_KIND_LISTEN:
 		n = snprintf(dst, room, "%s.%s = %s\n", key->ck_section,
-		    key->ck_name, cfg->listen[i].text);
+		    key->ck_name, strcmp(key->ck_section, "metrics") == 0 ?
+		    cfg->metrics_listen[i].text : cfg->listen[i].text);
 		break;
 	case CONFIG_KIND_LOG_LEVEL:
 		level = log_level_name(cfg->log_level);
@@ -1108,7 +1129,9 @@ config_format(const struct config *cfg, char *buf, size_t len)
 		buf[0] = '\0';
 	for (k = 0; k < CONFIG_NKEYS; k++) {
 		key = &config_keys[k];
-		count = key->ck_kind == CONFIG_KIND_LISTEN ? cfg->nlisten : 1;
+		count = key->ck_kind != CONFIG_KIND_LISTEN ? 1 :
+		    strcmp(key->ck_section, "metrics") == 0 ?
+		    cfg->nmetrics_listen : cfg->nlisten;
 		if (count > CONFIG_LISTEN_MAX)
 			count = CONFIG_LISTEN_MAX;
 		for (i = 0; i < count; i++)
@@ -1164,6 +1187,32 @@ config_setting_add(struct config_settings *set, const char *option,
 	return 0;
 }
 
+/*
+ * The metrics endpoint on an address the echo service listens on would
+ * fail to bind at start, or worse, steal its port later: refuse it with
+ * the configuration.  Port 0, any free port, never clashes.
+ */
+static enum config_status
+config_check_metrics(const struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->nmetrics_listen; i++) {
+		const struct addr *m = &cfg->metrics_listen[i];
+
+		if (m->ss.ss_family != AF_UNIX &&
+		    addr_port((const struct sockaddr *)&m->ss) == 0)
+			continue;
+		for (unsigned j = 0; j < cfg->nlisten; j++)
+			if (strcmp(cfg->listen[j].text, m->text) == 0) {
+				config_set_error(err, errlen, "%s: [metrics] listen:"
+				    " %s is also a [server] listen address",
+				    path != NULL ? path : "command line", m->text);
+				return CONFIG_INVALID;
+			}
+	}
+	return CONFIG_OK;
+}
+
 /* Every setting, each checked as a line of a file is. */
 static enum config_status
 config_apply_settings(struct config *cfg, const struct config_settings *set,
@@ -1197,7 +1246,9 @@ config_read(const char *path, const struct config_settings *set,
 		status = config_load(path, cfg, err, errlen);
 	else
 		config_defaults(cfg);
-	if (status != CONFIG_OK || set == NULL || set->cs_count == 0)
+	if (status == CONFIG_OK && set != NULL && set->cs_count > 0)
+		status = config_apply_settings(cfg, set, err, errlen);
+	if (status != CONFIG_OK)
 		return status;
-	return config_apply_settings(cfg, set, err, errlen);
+	return config_check_metrics(cfg, path, err, errlen);
 }

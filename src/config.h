@@ -49,6 +49,11 @@
 #define CONFIG_LINE_TIMEOUT_MAX_MS CONFIG_IDLE_TIMEOUT_MAX_MS
 #define CONFIG_TCP_KEEPALIVE_MAX_MS (32767u * 1000)  /* TCP_KEEPIDLE's limit */
 #define CONFIG_DEFER_ACCEPT_MAX_MS (3600u * 1000)
+#define CONFIG_DEFAULT_METRICS_CONNECTIONS 16
+#define CONFIG_METRICS_CONNECTIONS_MAX 1024
+#define CONFIG_DEFAULT_METRICS_TIMEOUT_MS (10u * 1000)
+#define CONFIG_METRICS_TIMEOUT_MIN_MS 1000u          /* whole seconds: HTTP's timer */
+#define CONFIG_METRICS_TIMEOUT_MAX_MS (3600u * 1000)
 
 /* [connection] framing: what completes an echo. */
 enum config_framing {
@@ -79,6 +84,10 @@ struct config {
 	uint32_t max_per_ip;            /* [connection] max_per_ip: 0 = unlimited */
 	uint32_t line_timeout_ms;       /* [connection] line_timeout: 0 = never */
 	uint32_t tcp_keepalive_ms;      /* [connection] tcp_keepalive: 0 = off */
+	struct addr metrics_listen[CONFIG_LISTEN_MAX]; /* [metrics] listen, none by default */
+	unsigned nmetrics_listen;       /* entries of metrics_listen in use */
+	uint32_t metrics_connections;   /* [metrics] max_connections: HTTP clients at once */
+	uint32_t metrics_timeout_ms;    /* [metrics] timeout: for a silent HTTP client */
 	enum log_level log_level;       /* [daemon] log_level */
 	uint32_t shutdown_timeout_ms;   /* [daemon] shutdown_timeout: drain time on SIGTERM */
 };

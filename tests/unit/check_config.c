@@ -43,6 +43,8 @@ static const char defaults_text[] =
     "connection.max_per_ip = 0\n"
     "connection.line_timeout = 30000ms\n"
     "connection.tcp_keepalive = 300000ms\n"
+    "metrics.max_connections = 16\n"
+    "metrics.timeout = 10000ms\n"
     "daemon.log_level = info\n"
     "daemon.shutdown_timeout = 10000ms\n";
 
@@ -1011,7 +1013,7 @@ static const struct error_case error_cases[] = {
 	{ "bom_section_checked", TEXT("\xef\xbb\xbf[client]\n"),
 	    .status = CONFIG_INVALID,
 	    .rest = ":1: unknown section [client] "
-	    "(expected [server], [connection] or [daemon])" },
+	    "(expected [server], [connection], [metrics] or [daemon])" },
 	{ "crlf_line_numbers", TEXT("[server]\r\n\r\n; c\r\nbacklog = x\r\n"),
 	    .status = CONFIG_INVALID,
 	    .rest = ":4: [server] backlog: \"x\": not a whole number" },
