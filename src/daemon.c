@@ -80,25 +80,24 @@ daemon_warn_defer_passed(const struct daemon *d, uint32_t ms)
  * its listener tokens are), cut with "and N more" past len bytes.
  */
 static void
-daemon_addresses(const struct daemon *d, char *buf, size_t len)
+daemon_addresses(struct daemon *d, char *buf, size_t len)
 {
-	const struct server *s = &d->servers[0];
+	char bound[SERVER_LISTENERS][ADDR_TEXT];
 	size_t o = 0;
-	unsigned shown = 0, all = 0;
+	unsigned shown = 0, all = 0, n;
 
 	buf[0] = '\0';
-	for (uint32_t t = 0; d->started > 0 && t < SERVER_LISTENERS; t++) {
-		const char *bound = s->listeners[t].bound;
+	n = d->started > 0 ? server_bound(&d->servers[0], bound,
+	    SERVER_LISTENERS) : 0;
+	for (unsigned t = 0; t < n; t++) {
 		size_t need;
 
-		if (s->listeners[t].fd == -1)
-			continue;
 		all++;
-		need = strlen(bound) + (shown > 0 ? 2 : 0);
+		need = strlen(bound[t]) + (shown > 0 ? 2 : 0);
 		if (shown > 0 && o + need + 16 >= len)
 			continue;
 		o += (size_t)snprintf(buf + o, len - o, "%s%s",
-		    shown > 0 ? ", " : "", bound);
+		    shown > 0 ? ", " : "", bound[t]);
 		shown++;
 	}
 	if (all > shown && o < len)
@@ -107,7 +106,7 @@ daemon_addresses(const struct daemon *d, char *buf, size_t len)
 
 /* The STATUS= line: what the daemon is doing right now, for all workers. */
 static void
-daemon_status(const struct daemon *d, const char *state, char *buf,
+daemon_status(struct daemon *d, const char *state, char *buf,
     size_t len)
 {
 	struct server_figures f = { 0 };
@@ -127,7 +126,7 @@ daemon_status(const struct daemon *d, const char *state, char *buf,
 }
 
 static void
-daemon_ready(const struct daemon *d)
+daemon_ready(struct daemon *d)
 {
 	char status[SERVER_STATUS_MAX];
 
@@ -528,19 +527,17 @@ daemon_start_signals(struct daemon *d, uint64_t watchdog_usec)
 static void
 daemon_tell_ready(struct daemon *d)
 {
-	const struct server *s = &d->servers[0];
-	char line[ADDR_TEXT + 1];
+	char bound[SERVER_LISTENERS][ADDR_TEXT], line[ADDR_TEXT + 1];
 	int fd = d->opt.ready_fd;
+	unsigned nbound;
 
 	if (fd == -1)
 		return;
-	for (uint32_t t = 0; t < SERVER_LISTENERS; t++) {
+	nbound = server_bound(&d->servers[0], bound, SERVER_LISTENERS);
+	for (unsigned t = 0; t < nbound; t++) {
 		size_t len, off = 0;
 
-		if (s->listeners[t].fd == -1)
-			continue;
-		len = (size_t)snprintf(line, sizeof(line), "%s\n",
-		    s->listeners[t].bound);
+		len = (size_t)snprintf(line, sizeof(line), "%s\n", bound[t]);
 		while (off < len) {
 			ssize_t n = write(fd, line + off, len - off);
 

@@ -36,6 +36,8 @@ server_arm(struct server *s, const struct timeout_list *l, ev_timer *timer,
 	ev_timer_start(s->loop, timer);
 }
 
+static void server_publish_bound(struct server *s);
+
 /* This worker's part of a daemon-wide count: an equal share, the rest first. */
 static uint32_t
 server_share(const struct server *s, uint32_t total)
@@ -83,6 +85,7 @@ server_apply(struct server *s, const struct config *cfg, char *err,
 	if (cfg->max_line != s->pool.size)
 		bufpool_resize(&s->pool, cfg->max_line);
 	s->cfg = *cfg;
+	server_publish_bound(s);
 	/* The deadlines of the oldest connections may have moved either way. */
 	ev_timer_stop(s->loop, &s->idle_timer);
 	server_arm(s, &s->idle_list, &s->idle_timer, cfg->idle_timeout_ms);
@@ -158,6 +161,7 @@ server_stop(struct server *s, const char *signame)
 	}
 	s->stopping = true;
 	listener_close_all(s);
+	server_publish_bound(s);
 	/* The owner closes what no worker watches now: the Unix sockets. */
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.deaf = true;
@@ -255,6 +259,33 @@ server_deaf(struct server *s)
 	deaf = s->ctl.deaf || s->ctl.finished;
 	pthread_mutex_unlock(&s->ctl.lock);
 	return deaf;
+}
+
+/* Tell the owner what the worker listens on now. */
+static void
+server_publish_bound(struct server *s)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&s->ctl.lock);
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1)
+			memcpy(s->ctl.bound[n++], s->listeners[t].bound,
+			    ADDR_TEXT);
+	s->ctl.nbound = n;
+	pthread_mutex_unlock(&s->ctl.lock);
+}
+
+unsigned
+server_bound(struct server *s, char (*out)[ADDR_TEXT], unsigned max)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->ctl.lock);
+	n = s->ctl.nbound < max ? s->ctl.nbound : max;
+	memcpy(out, s->ctl.bound, sizeof(out[0]) * n);
+	pthread_mutex_unlock(&s->ctl.lock);
+	return n;
 }
 
 bool
@@ -429,6 +460,7 @@ server_init(struct server *s, const struct config *cfg,
 	ev_timer_start(s->loop, &s->housekeeping_timer);
 	ev_timer_start(s->loop, &s->burst_timer);
 	ev_async_start(s->loop, &s->ctl.wake);
+	server_publish_bound(s);
 	return EX_SERVER_OK;
 }
 

@@ -213,6 +213,9 @@ struct server_ctl {
 	bool done_ok;                   /* whether it was applied */
 	char done_err[CONFIG_ERROR_MAX]; /* why not */
 	bool deaf;                      /* stopped accepting: watches no listener */
+	char bound[SERVER_LISTENERS][ADDR_TEXT]; /* the addresses it listens on,
+	                                   in token order, as last published */
+	unsigned nbound;                /* entries of bound in use */
 	bool finished;                  /* the loop has ended */
 };
 
@@ -320,6 +323,14 @@ uint64_t server_reload_done(struct server *s, int *status, char *err,
  * socket any more; safe from any thread.
  */
 bool server_deaf(struct server *s);
+
+/*
+ * The addresses the worker listens on, in token order (the order of the
+ * configuration's listen lines); returns how many, at most max.  Safe
+ * from any thread.
+ */
+unsigned server_bound(struct server *s, char (*out)[ADDR_TEXT],
+    unsigned max);
 
 /* True once the worker's loop has ended; safe from any thread. */
 bool server_finished(struct server *s);

@@ -18,7 +18,8 @@
 # pingpongd, separated by spaces or commas; default all: epoll libev libuv
 # mio tokio node redis), BASELINE (another pingpongd binary, say the build
 # before a change: with PEERS=baseline it is measured in the same rounds,
-# to compare within one run), PINGPONGD, PINGPONG, MAKE.
+# to compare within one run; PEERS=scraped runs this pingpongd again with a
+# metrics endpoint scraped once a second), PINGPONGD, PINGPONG, MAKE.
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/bench/benchlib.sh"
 
@@ -38,9 +39,9 @@ case $ROUNDS in
 esac
 
 for _p in $PEERS; do
-	case " $ALL_PEERS baseline " in
+	case " $ALL_PEERS baseline scraped " in
 	*" $_p "*) ;;
-	*) echo "bench-peers: unknown peer '$_p' (peers: $ALL_PEERS baseline)" >&2
+	*) echo "bench-peers: unknown peer '$_p' (peers: $ALL_PEERS baseline scraped)" >&2
 	   exit 2 ;;
 	esac
 	if [ "$_p" = baseline ] && [ ! -x "${BASELINE:-}" ]; then
@@ -159,6 +160,7 @@ label() {
 	case $1 in
 	pingpongd) echo pingpongd ;;
 	baseline) echo "pingpongd (baseline)" ;;
+	scraped) echo "pingpongd (scraped 1/s)" ;;
 	redis) echo "redis-server (redis-benchmark)" ;;
 	*) echo "${1}_echo" ;;
 	esac
@@ -307,13 +309,19 @@ run() {
 	echo "bench-peers: $(label "$1")"
 	: > "$WORKDIR/peer.out"
 	: > "$WORKDIR/peer.err"
-	DAEMON_LOG=/dev/null
+	# A file, not /dev/null: the start and the metrics port are read there.
+	DAEMON_LOG=$WORKDIR/server.log
 	case $1 in
 	pingpongd)
 		# shellcheck disable=SC2034 # read by start_daemon in lib.sh
 		PINGPONGD_WRAPPER="$SERVER_CPU"
 		# shellcheck disable=SC2119 # the benchmark's config as it is
 		start_daemon "$(bench_config)" ;;
+	scraped)
+		# shellcheck disable=SC2034 # read by start_daemon in lib.sh
+		PINGPONGD_WRAPPER="$SERVER_CPU"
+		start_daemon "$(bench_config metrics.listen=127.0.0.1:0 \
+		    daemon.log_level=info)" "$DAEMON_LOG" && start_scraper ;;
 	baseline)
 		_own=$PINGPONGD
 		PINGPONGD=$BASELINE
@@ -339,8 +347,30 @@ run() {
 	fi
 	LOAD=0
 	bench_loads measure
+	[ -z "$SCRAPER" ] || stop_pid "$SCRAPER"
+	SCRAPER=""
 	stop_daemon TERM
 	DAEMON_PID=""
+}
+
+# start_scraper: GET /metrics once a second, as Prometheus would, for as
+# long as the server runs (at most a day's worth of scrapes).
+SCRAPER=""
+start_scraper() {
+	_mport=$(sed -n 's/.*metrics: serving \/metrics on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+	    "$DAEMON_LOG")
+	[ -n "$_mport" ] || return 1
+	(
+		_i=0
+		while [ $_i -lt 86400 ] && kill -0 "$DAEMON_PID" 2>/dev/null; do
+			$CLIENT_CPU curl -s -o /dev/null -m 1 \
+			    "http://127.0.0.1:$_mport/metrics"
+			sleep 1
+			_i=$((_i + 1))
+		done
+	) &
+	SCRAPER=$!
+	track "$SCRAPER"
 }
 
 servers=pingpongd
@@ -467,10 +497,14 @@ END {
 				best = s
 		}
 		# The same daemon before a change, measured in the same rounds.
-		base = "pingpongd (baseline)"
-		if (own != "" && (base in L)) {
-			printf "  pingpongd against its baseline: lines/s %.1f%% (%s), cpu/line %.1f%%\n", \
-			    100 * L[own] / L[base], \
+		# The same daemon another way, measured in the same rounds.
+		split("pingpongd (baseline)|pingpongd (scraped 1/s)", variants, "|")
+		for (v = 1; v <= 2; v++) {
+			base = variants[v]
+			if (own == "" || !(base in L))
+				continue
+			printf "  pingpongd against %s: lines/s %.1f%% (%s), cpu/line %.1f%%\n", \
+			    base, 100 * L[own] / L[base], \
 			    (HI[own] >= LO[base] && HI[base] >= LO[own] ? \
 			    "the rounds overlap" : "the rounds do not overlap"), \
 			    (CPU[base] > 0 ? 100 * CPU[own] / CPU[base] : 0)
