@@ -232,26 +232,49 @@ metrics_rearm(struct metrics_endpoint *ep)
 	ev_timer_start(loop, &ep->timer);
 }
 
+static unsigned
+metrics_connections(struct metrics_endpoint *ep)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL ? info->num_connections : 0;
+}
+
+/*
+ * At max_connections libmicrohttpd takes its listening socket off its
+ * epoll set, and puts it back only at the start of a later run, while the
+ * connections that close are counted off at the end of a run.  When the
+ * last of them closes nothing else would wake it, and the port would
+ * accept no one again: so run once more whenever the count went down.
+ * The count falls with each extra run, so this ends.
+ */
+static void
+metrics_run(struct metrics_endpoint *ep)
+{
+	unsigned before;
+
+	do {
+		before = metrics_connections(ep);
+		(void)MHD_run(ep->mhd);
+	} while (metrics_connections(ep) < before);
+	metrics_rearm(ep);
+}
+
 static void
 metrics_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct metrics_endpoint *ep = w->data;
-
 	(void)loop;
 	(void)revents;
-	(void)MHD_run(ep->mhd);
-	metrics_rearm(ep);
+	metrics_run(w->data);
 }
 
 static void
 metrics_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct metrics_endpoint *ep = w->data;
-
 	(void)loop;
 	(void)revents;
-	(void)MHD_run(ep->mhd);
-	metrics_rearm(ep);
+	metrics_run(w->data);
 }
 
 /* Put libmicrohttpd on ep's listening socket and ep on the loop. */
