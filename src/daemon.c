@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon_int.h"
 #include "daemon_listen.h"
 #include "evmem.h"
 #include "log.h"
@@ -24,46 +25,10 @@
 
 #define DAEMON_STATUS_ADDRS 96          /* bytes of addresses in STATUS= */
 
-/* Where a reload stands. */
-enum daemon_reload {
-	DAEMON_RELOAD_IDLE,             /* none in flight */
-	DAEMON_RELOAD_APPLYING,         /* the workers apply the new configuration */
-	DAEMON_RELOAD_ROLLING_BACK,     /* some failed: the others go back */
-};
-
-struct daemon {
-	struct ev_loop *loop;           /* the default loop, this thread's */
-	struct daemon_options opt;      /* as main() gave them */
-	struct server *servers;         /* one per worker */
-	pthread_t *threads;             /* one per worker */
-	unsigned *seen_beats;           /* heartbeats at the last watchdog check */
-	unsigned count;                 /* workers */
-	unsigned started;               /* servers set up */
-	unsigned running;               /* threads started */
-	struct config cfg;              /* the configuration in force */
-	struct daemon_listen listen;    /* the sockets held for every worker */
-	struct metrics metrics;         /* the HTTP endpoint for Prometheus */
-	double started_wall;            /* when the daemon started, Unix seconds */
-	uint64_t reloads_ok;            /* reloads applied */
-	uint64_t reloads_failed;        /* reloads refused or rolled back */
-	atomic_uint_fast64_t serial;    /* the last connection number handed out */
-	struct server_peers peers;      /* max_per_ip's counts, for every worker */
-	bool peers_ready;               /* peers is set up */
-	ev_tstamp started_at;           /* when the daemon started, for uptime */
-	bool stopping;                  /* SIGTERM or SIGINT seen */
-	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
-	ev_async wake;                  /* a worker answered or its loop ended */
-	ev_timer status_timer;          /* STATUS= for the service manager */
-	ev_timer watchdog_timer;        /* WATCHDOG=1 while every worker beats */
-	enum daemon_reload reload;      /* the reload in flight */
-	uint64_t reload_id;             /* its number, as the workers answer it */
-	bool reload_again;              /* a SIGHUP came while it was in flight */
-	bool *applied;                  /* by worker: took the new configuration */
-	struct config next;             /* what the reload in flight applies */
-};
-
 /* The signals this thread takes; no worker ever does. */
-static const int daemon_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+static const int daemon_signals[] = {
+	SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD,
+};
 #define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
 
 static void
@@ -125,7 +90,7 @@ daemon_status(struct daemon *d, const char *state, char *buf,
 	    (unsigned long long)f.bytes_echoed, addrs);
 }
 
-static void
+void
 daemon_ready(struct daemon *d)
 {
 	char status[SERVER_STATUS_MAX];
@@ -255,8 +220,9 @@ daemon_prepare(struct daemon *d, struct config *cfg, const struct config *old,
 	/* Passed sockets are served instead of the listen lines. */
 	if (d->opt.passed > 0)
 		return 0;
-	if ((d->count > 1 && daemon_listen_reserve(&d->listen, cfg, old, err,
-	    errlen) == -1) || daemon_listen_open(&d->listen, cfg, err,
+	/* At start after a hand-over, port 0 means the port it had. */
+	if ((d->count > 1 && daemon_listen_reserve(&d->listen, cfg,
+	    old != NULL ? old : d->handed_cfg, err, errlen) == -1) || daemon_listen_open(&d->listen, cfg, err,
 	    errlen) == -1) {
 		/* As it was: the metrics endpoints of the running configuration. */
 		if (old != NULL)
@@ -390,6 +356,10 @@ daemon_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (d->reload != DAEMON_RELOAD_IDLE && answered == d->count)
 		daemon_reload_answered(d);
+	if (d->upgrade == DAEMON_UPGRADE_QUIESCING) {
+		daemon_upgrade_answered(d);
+		return;
+	}
 	/*
 	 * Draining, every worker has closed its TCP listeners, which refuses
 	 * new clients; the owner's Unix sockets would still queue them, never
@@ -407,7 +377,6 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct daemon *d = ev_userdata(loop);
 	const char *name = sig->signum == SIGINT ? "SIGINT" : "SIGTERM";
-	char status[SERVER_STATUS_MAX];
 
 	(void)revents;
 	if (sig->signum == SIGHUP) {
@@ -418,6 +387,25 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 		daemon_statistics(d);
 		return;
 	}
+	if (sig->signum == SIGUSR2) {
+		daemon_upgrade_begin(d);
+		return;
+	}
+	/* The hand-over finishes first; the next image then drains. */
+	if (d->upgrade != DAEMON_UPGRADE_IDLE) {
+		log_info("%s: a hand-over is under way; the connections drain"
+		    " once it is done", name);
+		d->stop_after = true;
+		return;
+	}
+	daemon_stop(d, name);
+}
+
+void
+daemon_stop(struct daemon *d, const char *name)
+{
+	char status[SERVER_STATUS_MAX];
+
 	if (d->stopping) {
 		for (unsigned i = 0; i < d->count; i++)
 			server_post(&d->servers[i], SERVER_CMD_STOP_NOW, NULL, 0,
@@ -451,6 +439,8 @@ daemon_start_servers(struct daemon *d)
 			.reuseport = d->count > 1,
 			.activated = d->opt.passed > 0,
 			.shared = &d->listen.shared,
+			.handed = d->handed_own != NULL ?
+			    &d->handed_own[d->started] : NULL,
 			.serial = &d->serial,
 			.peers = &d->peers,
 			.owner_loop = d->loop,
@@ -498,14 +488,26 @@ daemon_start_threads(struct daemon *d, uint64_t watchdog_usec)
 static void
 daemon_start_signals(struct daemon *d, uint64_t watchdog_usec)
 {
+	sigset_t unblock;
+
 	ev_signal_init(&d->sig_term, daemon_signal_cb, SIGTERM);
 	ev_signal_init(&d->sig_int, daemon_signal_cb, SIGINT);
 	ev_signal_init(&d->sig_hup, daemon_signal_cb, SIGHUP);
 	ev_signal_init(&d->sig_usr1, daemon_signal_cb, SIGUSR1);
+	ev_signal_init(&d->sig_usr2, daemon_signal_cb, SIGUSR2);
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
 	ev_signal_start(d->loop, &d->sig_usr1);
+	ev_signal_start(d->loop, &d->sig_usr2);
+	/*
+	 * The image before this one blocked them across its exec; those that
+	 * came meanwhile are pending and are taken now.
+	 */
+	sigemptyset(&unblock);
+	for (size_t i = 0; i < DAEMON_NSIGNALS; i++)
+		sigaddset(&unblock, daemon_signals[i]);
+	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 	ev_timer_init(&d->status_timer, daemon_status_cb, SERVER_HOUSEKEEPING,
 	    SERVER_HOUSEKEEPING);
 	if (service_notify_wanted())
@@ -579,11 +581,14 @@ daemon_destroy(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sig_int);
 		ev_signal_stop(d->loop, &d->sig_hup);
 		ev_signal_stop(d->loop, &d->sig_usr1);
+		ev_signal_stop(d->loop, &d->sig_usr2);
+		ev_child_stop(d->loop, &d->check_child);
 		ev_timer_stop(d->loop, &d->status_timer);
 		ev_timer_stop(d->loop, &d->watchdog_timer);
 		ev_async_stop(d->loop, &d->wake);
 		ev_loop_destroy(d->loop);
 	}
+	daemon_upgrade_free(d);
 	free(d->servers);
 	free(d->threads);
 	free(d->seen_beats);
@@ -603,6 +608,9 @@ daemon_start(struct daemon *d)
 		return -1;
 	}
 	d->peers_ready = true;
+	/* First of all: whatever is not the last image's state gets closed. */
+	if (d->opt.handover_fd != -1)
+		daemon_upgrade_take(d);
 	ev_set_allocator(evmem_realloc);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (d->loop == NULL) {
@@ -611,18 +619,22 @@ daemon_start(struct daemon *d)
 	}
 	ev_set_userdata(d->loop, d);
 	d->started_at = ev_now(d->loop);
-	d->started_wall = ev_time();
+	/* Across a hand-over, the first image's start stands. */
+	if (d->started_wall == 0)
+		d->started_wall = ev_time();
 	metrics_init(&d->metrics, d->loop, daemon_render_metrics, d);
 	ev_async_init(&d->wake, daemon_wake_cb);
 	ev_async_start(d->loop, &d->wake);
-	if ((d->opt.passed > 0 && daemon_listen_adopt(&d->listen, d->opt.passed,
-	    err, sizeof(err)) == -1) || daemon_prepare(d, &d->cfg, NULL, err,
+	if ((d->opt.passed > 0 && !d->listeners_handed &&
+	    daemon_listen_adopt(&d->listen, d->opt.passed, err,
+	    sizeof(err)) == -1) || daemon_prepare(d, &d->cfg, NULL, err,
 	    sizeof(err)) == -1) {
 		log_error("%s", err);
 		return -1;
 	}
 	if (daemon_start_servers(d) == -1)
 		return -1;
+	daemon_upgrade_import(d);
 	if (d->opt.passed > 0)
 		log_info("socket activation: serving %d passed socket(s); the"
 		    " listen lines are not used", d->opt.passed);
@@ -635,7 +647,7 @@ daemon_start(struct daemon *d)
 }
 
 int
-daemon_run(const struct daemon_options *opt)
+daemon_run(struct daemon_options *opt)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
 	char summary[CONFIG_ERROR_MAX];
@@ -668,8 +680,22 @@ daemon_run(const struct daemon_options *opt)
 		    opt->config_path : "", n, n == 1 ? "" : "s", summary);
 		daemon_tell_ready(d);
 		daemon_ready(d);
+		if (d->took_pause_ms > 0)
+			log_info("hand-over: serving %u connection(s) taken over;"
+			    " service paused for %.1f ms", d->ntaken,
+			    d->took_pause_ms);
+		if (d->stop_after)
+			daemon_stop(d, "SIGTERM");
 		ev_run(d->loop, 0);
 		result = EX_SERVER_OK;
+		/* The exec failed: start again in place, on the record. */
+		if (d->upgrade == DAEMON_UPGRADE_FAILED) {
+			opt->handover_fd = d->opt.handover_fd;
+			opt->handover_listeners = d->opt.handover_listeners;
+			/* The record holds the passed sockets now. */
+			opt->passed = 0;
+			result = DAEMON_AGAIN;
+		}
 	}
 	daemon_destroy(d);
 	return result;

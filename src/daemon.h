@@ -21,13 +21,24 @@ struct daemon_options {
 	int ready_fd;                   /* written the bound addresses, one per
 	                                   line, and closed once every listener
 	                                   listens; -1: none */
+	const char *exe;                /* the program, as started, made absolute:
+	                                   executed again on SIGUSR2 */
+	char *const *argv;              /* its arguments, --ready-fd left out */
+	int handover_fd;                /* the state record of the image before
+	                                   this one (a memfd); -1: none */
+	char *handover_listeners;       /* that image's listeners, "FD KIND TEXT"
+	                                   lines, should the record be unreadable */
 };
 
+/* daemon_run() once more: a hand-over's exec failed (opt says with what). */
+#define DAEMON_AGAIN (-2)
+
 /*
- * Serve until SIGTERM/SIGINT and the drain that follows.  Returns the exit
+ * Serve until SIGTERM/SIGINT and the drain that follows, or until SIGUSR2
+ * executes the program again (which does not return).  Returns the exit
  * status: 0, or 71 when the daemon could not start (ready_fd is then
- * closed with nothing written).
+ * closed with nothing written), or DAEMON_AGAIN.
  */
-int daemon_run(const struct daemon_options *opt);
+int daemon_run(struct daemon_options *opt);
 
 #endif

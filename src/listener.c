@@ -7,11 +7,13 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "net.h"
 
 static void listener_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -123,16 +125,23 @@ listener_defer(struct server *s, const struct listener *l, uint32_t ms)
 		    " at once", s->tag, l->bound, strerror(errno));
 }
 
-/* The owner's socket for a listen line, or -1. */
-static int
-listener_shared(const struct server *s, const char *text)
+static uint32_t
+listener_find(const struct server *s, const char *text)
 {
-	const struct server_shared_set *set = s->role.shared;
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd != -1 &&
+		    strcmp(s->listeners[t].addr.text, text) == 0)
+			return t;
+	return SLAB_NONE;
+}
 
-	for (unsigned i = 0; set != NULL && i < set->n; i++)
-		if (strcmp(set->list[i].addr.text, text) == 0)
-			return set->list[i].fd;
-	return -1;
+static uint32_t
+listener_free_token(const struct server *s)
+{
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
+		if (s->listeners[t].fd == -1)
+			return t;
+	return SLAB_NONE;
 }
 
 /* Watch l's socket from token on; its options are set already. */
@@ -151,36 +160,102 @@ listener_watch(struct server *s, uint32_t token, const char *how)
 }
 
 /*
- * A TCP listen line gets a socket of this worker's own; a Unix one is the
- * owner's, opened before the workers were told of it.
+ * The last image's socket of this worker for a TCP listen line, taken
+ * back (its entry forgotten), or -1.
+ */
+static int
+listener_take_handed(struct server *s, const char *text)
+{
+	struct server_shared_set *set = s->role.handed;
+
+	for (unsigned i = 0; set != NULL && i < set->n; i++)
+		if (set->list[i].fd != -1 &&
+		    strcmp(set->list[i].addr.text, text) == 0) {
+			int fd = set->list[i].fd;
+
+			set->list[i].fd = -1;
+			return fd;
+		}
+	return -1;
+}
+
+/*
+ * Watch every socket of the owner's for a listen line from token on, and
+ * free tokens after it; opened[] marks each.  Returns how many, or -1
+ * with err when the tokens run out.
+ */
+static int
+listener_borrow(struct server *s, uint32_t token, const struct addr *addr,
+    bool *opened, char *err, size_t errlen)
+{
+	const struct server_shared_set *set = s->role.shared;
+	int n = 0;
+
+	for (unsigned i = 0; set != NULL && i < set->n; i++) {
+		struct listener *l;
+
+		if (set->list[i].passed ||
+		    strcmp(set->list[i].addr.text, addr->text) != 0)
+			continue;
+		if (n > 0)
+			token = listener_free_token(s);
+		if (token == SLAB_NONE) {
+			snprintf(err, errlen, "more than %d listeners at once",
+			    SERVER_LISTENERS);
+			return -1;
+		}
+		l = &s->listeners[token];
+		l->fd = set->list[i].fd;
+		l->addr = *addr;
+		l->borrowed = true;
+		opened[token] = true;
+		listener_watch(s, token, ", the owner's");
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A TCP listen line gets a socket of this worker's own: the one it had in
+ * the last image, or a new one.  A Unix one, or a TCP one whose sockets
+ * the last image's workers handed over to be shared, is the owner's,
+ * opened before the workers were told of it.
  */
 static int
 listener_open(struct server *s, uint32_t token, const struct config *cfg,
-    const struct addr *addr, char *err, size_t errlen)
+    const struct addr *addr, bool *opened, char *err, size_t errlen)
 {
 	struct listener *l = &s->listeners[token];
-	int fd;
+	const char *how = "";
+	int fd, n;
 
+	n = listener_borrow(s, token, addr, opened, err, errlen);
+	if (n != 0)
+		return n < 0 ? -1 : 0;
 	if (addr->ss.ss_family == AF_UNIX) {
-		fd = listener_shared(s, addr->text);
-		if (fd == -1) {
-			snprintf(err, errlen, "%s: no socket was opened for it",
-			    addr->text);
-			return -1;
-		}
-		l->borrowed = true;
+		snprintf(err, errlen, "%s: no socket was opened for it",
+		    addr->text);
+		return -1;
+	}
+	fd = listener_take_handed(s, addr->text);
+	if (fd != -1) {
+		how = ", handed over";
+		(void)listen(fd, cfg->backlog);
 	} else {
 		fd = net_listen(addr, cfg->backlog, s->role.reuseport, err,
 		    errlen);
 		if (fd == -1)
 			return -1;
-		net_tune_socket(fd, server_whole_seconds(cfg->tcp_keepalive_ms));
 	}
+	net_tune_socket(fd, server_whole_seconds(cfg->tcp_keepalive_ms));
 	l->fd = fd;
 	l->addr = *addr;
-	if (!l->borrowed && cfg->defer_accept_ms > 0)
+	l->borrowed = false;
+	/* A handed socket may have the last image's delay: set ours. */
+	if (cfg->defer_accept_ms > 0 || *how != '\0')
 		listener_defer(s, l, cfg->defer_accept_ms);
-	listener_watch(s, token, "");
+	opened[token] = true;
+	listener_watch(s, token, how);
 	return 0;
 }
 
@@ -196,6 +271,36 @@ listener_close(struct server *s, uint32_t token)
 	l->borrowed = false;
 }
 
+unsigned
+listener_export_all(struct server *s, struct handover_writer *w)
+{
+	unsigned n = 0;
+
+	ev_timer_stop(s->loop, &s->accept_timer);
+	for (uint32_t t = 0; t < SERVER_LISTENERS; t++) {
+		struct listener *l = &s->listeners[t];
+		struct handover_listener_rec rec = { .fd = l->fd,
+		    .kind = HANDOVER_TCP, .worker = (uint8_t)s->role.index };
+		int flags;
+
+		if (l->fd == -1)
+			continue;
+		ev_io_stop(s->loop, &server_slot(s, t)->io);
+		/* The owner's sockets are the owner's to hand over. */
+		if (!l->borrowed) {
+			snprintf(rec.text, sizeof(rec.text), "%s", l->addr.text);
+			handover_put_listener(w, &rec);
+			flags = fcntl(l->fd, F_GETFD);
+			if (flags != -1)
+				(void)fcntl(l->fd, F_SETFD, flags & ~FD_CLOEXEC);
+			n++;
+		}
+		l->fd = -1;
+		l->borrowed = false;
+	}
+	return n;
+}
+
 void
 listener_close_all(struct server *s)
 {
@@ -203,25 +308,6 @@ listener_close_all(struct server *s)
 	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
 		if (s->listeners[t].fd != -1)
 			listener_close(s, t);
-}
-
-static uint32_t
-listener_find(const struct server *s, const char *text)
-{
-	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
-		if (s->listeners[t].fd != -1 &&
-		    strcmp(s->listeners[t].addr.text, text) == 0)
-			return t;
-	return SLAB_NONE;
-}
-
-static uint32_t
-listener_free_token(const struct server *s)
-{
-	for (uint32_t t = 0; t < SERVER_LISTENERS; t++)
-		if (s->listeners[t].fd == -1)
-			return t;
-	return SLAB_NONE;
 }
 
 static bool
@@ -263,9 +349,8 @@ listener_apply(struct server *s, const struct config *cfg, char *err,
 		if (t == SLAB_NONE) {
 			snprintf(err, errlen, "more than %d listeners at once",
 			    SERVER_LISTENERS);
-		} else if (listener_open(s, t, cfg, &cfg->listen[i], err,
-		    errlen) == 0) {
-			opened[t] = true;
+		} else if (listener_open(s, t, cfg, &cfg->listen[i], opened,
+		    err, errlen) == 0) {
 			continue;
 		}
 		for (t = 0; t < SERVER_LISTENERS; t++)

@@ -293,6 +293,12 @@ log_init(enum log_level level)
 void
 log_shutdown(void)
 {
+	log_shutdown_within(LOG_DRAIN_MS);
+}
+
+void
+log_shutdown_within(unsigned ms)
+{
 	struct timespec deadline;
 	bool drained = true;
 
@@ -302,8 +308,8 @@ log_shutdown(void)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += LOG_DRAIN_MS / 1000;
-	deadline.tv_nsec += (long)(LOG_DRAIN_MS % 1000) * 1000000;
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (deadline.tv_nsec >= 1000000000) {
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;

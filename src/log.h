@@ -44,6 +44,9 @@ bool log_enabled(enum log_level level);
  */
 void log_shutdown(void);
 
+/* The same within ms: before an exec, which must not wait long. */
+void log_shutdown_within(unsigned ms);
+
 /* Lines dropped so far because the reader of stderr fell behind. */
 uint64_t log_dropped(void);
 

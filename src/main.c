@@ -119,6 +119,95 @@ ready_fd_parse(const char *arg, char *err, size_t errlen)
 	return (int)n;
 }
 
+/*
+ * The program as SIGUSR2 executes it again: argv[0] made absolute against
+ * the directory we started in, or found on PATH, and never resolved
+ * through symbolic links, so that a binary replaced on disk or a link
+ * switched to a new version is the one that runs.  NULL: not found.
+ */
+static char *
+program_path(const char *argv0)
+{
+	const char *path = getenv("PATH");
+	char cwd[PATH_MAX], *out;
+
+	if (strchr(argv0, '/') != NULL) {
+		if (argv0[0] == '/')
+			return strdup(argv0);
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return NULL;
+		/* "./x" is "x" here; anything else is left as it was written. */
+		while (strncmp(argv0, "./", 2) == 0)
+			argv0 += 2;
+		if (asprintf(&out, "%s/%s", cwd, argv0) == -1)
+			return NULL;
+		return out;
+	}
+	/* As execvp(3) finds it; an empty PATH entry is the current directory. */
+	for (const char *p = path != NULL ? path : "/usr/bin:/bin"; ;) {
+		const char *end = strchrnul(p, ':');
+		int n;
+
+		if (end == p)
+			n = getcwd(cwd, sizeof(cwd)) != NULL ?
+			    asprintf(&out, "%s/%s", cwd, argv0) : -1;
+		else
+			n = asprintf(&out, "%.*s/%s", (int)(end - p), p, argv0);
+		if (n != -1 && out[0] == '/' && access(out, X_OK) == 0)
+			return out;
+		if (n != -1)
+			free(out);
+		if (*end == '\0')
+			return NULL;
+		p = end + 1;
+	}
+}
+
+/*
+ * The arguments SIGUSR2 executes with: ours, less --ready-fd (by then its
+ * number may be a client's socket).
+ */
+static char **
+program_args(int argc, char **argv)
+{
+	char **out = calloc((size_t)argc + 1, sizeof(*out));
+	int n = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				out[n++] = argv[i++];
+			break;
+		}
+		if (i > 0 && strcmp(argv[i], "--ready-fd") == 0) {
+			i++;
+			continue;
+		}
+		if (i > 0 && strncmp(argv[i], "--ready-fd=", 11) == 0)
+			continue;
+		out[n++] = argv[i];
+	}
+	return out;
+}
+
+/* The state the image before this one left, named in the environment. */
+static void
+handover_from_environment(struct daemon_options *opts)
+{
+	const char *fd = getenv("PINGPONGD_HANDOVER");
+	const char *listeners = getenv("PINGPONGD_HANDOVER_LISTENERS");
+
+	if (fd == NULL)
+		return;
+	opts->handover_fd = atoi(fd) > STDERR_FILENO ? atoi(fd) : -2;
+	opts->handover_listeners = listeners != NULL ? strdup(listeners) : NULL;
+	/* Not for anything this image starts. */
+	unsetenv("PINGPONGD_HANDOVER");
+	unsetenv("PINGPONGD_HANDOVER_LISTENERS");
+}
+
 /* The option as the user spelled it, for messages. */
 static const char *
 option_name(int opt, int longindex, const struct option *longopts)
@@ -146,10 +235,11 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct config_settings settings;
-	struct daemon_options opts = { .ready_fd = -1 };
+	struct daemon_options opts = { .ready_fd = -1, .handover_fd = -1 };
 	const char *path = NULL;
 	char err[CONFIG_ERROR_MAX];
-	struct config cfg;
+	struct config cfg, next;
+	char *exe, **args;
 	bool test_only = false;
 	int opt, longindex, status;
 
@@ -219,14 +309,40 @@ main(int argc, char **argv)
 	opts.cfg = &cfg;
 	opts.config_path = path;
 	opts.settings = &settings;
-	opts.workers = cfg.workers != 0 ? cfg.workers : online_cpus();
+	exe = program_path(argv[0]);
+	opts.exe = exe;
+	args = program_args(argc, argv);
+	opts.argv = args;
+	handover_from_environment(&opts);
+	if (opts.exe == NULL)
+		log_warn("%s: not found as a path or on PATH: SIGUSR2 cannot"
+		    " execute it again", argv[0]);
 	opts.passed = service_listen_fds(err, sizeof(err));
 	if (opts.passed == -1) {
 		log_error("%s", err);
 		status = EX_SERVER_OSERR;
 	} else {
-		status = daemon_run(&opts);
+		for (;;) {
+			opts.workers = cfg.workers != 0 ? cfg.workers :
+			    online_cpus();
+			status = daemon_run(&opts);
+			if (status != DAEMON_AGAIN)
+				break;
+			/*
+			 * The exec failed: serve on, from the record, on the
+			 * configuration as it now reads, as the new image would.
+			 */
+			if (config_read(path, &settings, &next, err,
+			    sizeof(err)) == CONFIG_OK)
+				cfg = next;
+			else
+				log_error("%s; serving on the configuration read"
+				    " at start", err);
+		}
 	}
+	free(opts.handover_listeners);
+	free(exe);
+	free(args);
 	log_shutdown();
 	return status;
 }

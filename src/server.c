@@ -37,6 +37,7 @@ server_arm(struct server *s, const struct timeout_list *l, ev_timer *timer,
 }
 
 static void server_publish_bound(struct server *s);
+static void server_give_over(struct server *s);
 
 /* This worker's part of a daemon-wide count: an equal share, the rest first. */
 static uint32_t
@@ -49,7 +50,7 @@ server_share(const struct server *s, uint32_t total)
 	return share > 0 ? share : 1;
 }
 
-static int
+int
 server_reserve_scratch(struct server *s, size_t size)
 {
 	char *p;
@@ -179,6 +180,58 @@ server_stop(struct server *s, const char *signame)
 	ev_timer_start(s->loop, &s->shutdown_timer);
 }
 
+/*
+ * Between two events, so that no write is half done: every connection and
+ * listener into the owner's writers, their descriptors left open for the
+ * next image; then the loop ends.
+ */
+static void
+server_give_over(struct server *s)
+{
+	struct handover_writer *listeners, *conns;
+	unsigned nl, nc;
+
+	pthread_mutex_lock(&s->ctl.lock);
+	listeners = s->ctl.handover_listeners;
+	conns = s->ctl.handover_conns;
+	pthread_mutex_unlock(&s->ctl.lock);
+	nl = listener_export_all(s, listeners);
+	nc = session_export_all(s, conns);
+	ev_timer_stop(s->loop, &s->idle_timer);
+	ev_timer_stop(s->loop, &s->line_timer);
+	ev_timer_stop(s->loop, &s->proxy_timer);
+	ev_timer_stop(s->loop, &s->shutdown_timer);
+	log_info("%shand-over: %u connection(s) and %u listener(s) written",
+	    s->tag, nc, nl);
+	pthread_mutex_lock(&s->ctl.lock);
+	s->ctl.handed = true;
+	pthread_mutex_unlock(&s->ctl.lock);
+	ev_break(s->loop, EVBREAK_ALL);
+}
+
+void
+server_handover(struct server *s, struct handover_writer *listeners,
+    struct handover_writer *conns)
+{
+	pthread_mutex_lock(&s->ctl.lock);
+	s->ctl.handover_listeners = listeners;
+	s->ctl.handover_conns = conns;
+	s->ctl.pending |= SERVER_CMD_HANDOVER;
+	pthread_mutex_unlock(&s->ctl.lock);
+	ev_async_send(s->loop, &s->ctl.wake);
+}
+
+bool
+server_handed(struct server *s)
+{
+	bool handed;
+
+	pthread_mutex_lock(&s->ctl.lock);
+	handed = s->ctl.handed;
+	pthread_mutex_unlock(&s->ctl.lock);
+	return handed;
+}
+
 /* Commands from the owner, taken under the lock, done outside it. */
 static void
 server_ctl_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -214,6 +267,10 @@ server_ctl_cb(struct ev_loop *loop, ev_async *w, int revents)
 		snprintf(ctl->done_err, sizeof(ctl->done_err), "%s", err);
 		pthread_mutex_unlock(&ctl->lock);
 		ev_async_send(s->role.owner_loop, s->role.owner_wake);
+	}
+	if (commands & SERVER_CMD_HANDOVER) {
+		server_give_over(s);
+		return;
 	}
 	if (commands & SERVER_CMD_STOP)
 		server_stop(s, signame);
@@ -468,20 +525,23 @@ void
 server_add_figures(const struct server *s, struct server_figures *sum)
 {
 	const struct server_stats *st = &s->stats;
+	const struct server_figures *c = &s->carried;
 
 	sum->open += counter_get(&st->open);
-	sum->accepted += counter_get(&st->accepted);
-	sum->bytes_received += counter_get(&st->bytes_received);
-	sum->bytes_echoed += counter_get(&st->bytes_echoed);
-	sum->lines_echoed += counter_get(&st->lines_echoed);
-	sum->fragments += counter_get(&st->fragments);
+	sum->accepted += c->accepted + counter_get(&st->accepted);
+	sum->bytes_received += c->bytes_received +
+	    counter_get(&st->bytes_received);
+	sum->bytes_echoed += c->bytes_echoed + counter_get(&st->bytes_echoed);
+	sum->lines_echoed += c->lines_echoed + counter_get(&st->lines_echoed);
+	sum->fragments += c->fragments + counter_get(&st->fragments);
 	sum->bytes_held += counter_get(&st->bytes_held);
 	sum->buffers += counter_get(&st->buffers);
-	sum->accept_pauses += counter_get(&st->accept_pauses);
+	sum->accept_pauses += c->accept_pauses +
+	    counter_get(&st->accept_pauses);
 	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
-		sum->refused[i] += counter_get(&st->refused[i]);
+		sum->refused[i] += c->refused[i] + counter_get(&st->refused[i]);
 	for (int i = 0; i < SERVER_CLOSE_CAUSES; i++)
-		sum->closed[i] += counter_get(&st->closed[i]);
+		sum->closed[i] += c->closed[i] + counter_get(&st->closed[i]);
 }
 
 uint64_t
@@ -503,15 +563,17 @@ server_run(struct server *s)
 	/* Every event of every burst is told before the summary. */
 	session_bursts_flush(s, 0.0);
 	server_add_figures(s, &f);
-	log_info("%sstopped: %llu connection(s) served, %llu refused at"
-	    " max_connections, %llu at max_per_ip, %llu closed by line_timeout,"
-	    " %llu over a PROXY header, %llu bytes echoed", s->tag,
-	    (unsigned long long)server_served(&f),
-	    (unsigned long long)f.refused[SERVER_REFUSE_MAX_CONNECTIONS],
-	    (unsigned long long)f.refused[SERVER_REFUSE_MAX_PER_IP],
-	    (unsigned long long)f.closed[SERVER_CLOSE_LINE_TIMEOUT],
-	    (unsigned long long)f.refused[SERVER_REFUSE_PROXY_HEADER],
-	    (unsigned long long)f.bytes_echoed);
+	/* Handed over, the worker's story goes on in the next image. */
+	if (!server_handed(s))
+		log_info("%sstopped: %llu connection(s) served, %llu refused at"
+		    " max_connections, %llu at max_per_ip, %llu closed by"
+		    " line_timeout, %llu over a PROXY header, %llu bytes echoed",
+		    s->tag, (unsigned long long)server_served(&f),
+		    (unsigned long long)f.refused[SERVER_REFUSE_MAX_CONNECTIONS],
+		    (unsigned long long)f.refused[SERVER_REFUSE_MAX_PER_IP],
+		    (unsigned long long)f.closed[SERVER_CLOSE_LINE_TIMEOUT],
+		    (unsigned long long)f.refused[SERVER_REFUSE_PROXY_HEADER],
+		    (unsigned long long)f.bytes_echoed);
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.finished = true;
 	pthread_mutex_unlock(&s->ctl.lock);

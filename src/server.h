@@ -121,6 +121,9 @@ struct server_role {
 	bool activated;                 /* serve the passed sockets, not listen lines */
 	const struct server_shared_set *shared; /* the owner's sockets; changed only
 	                                   between a worker's commands */
+	struct server_shared_set *handed; /* the last image's sockets of this
+	                                   worker, taken at start (fd set to -1);
+	                                   NULL: none */
 	atomic_uint_fast64_t *serial;   /* numbers connections across the process */
 	struct server_peers *peers;     /* max_per_ip's counts, shared */
 	struct ev_loop *owner_loop;     /* the owner's loop, and the watcher there */
@@ -132,6 +135,8 @@ enum server_command {
 	SERVER_CMD_RELOAD = 1,          /* apply the configuration sent along */
 	SERVER_CMD_STOP = 2,            /* stop accepting, drain */
 	SERVER_CMD_STOP_NOW = 4,        /* end the drain at once */
+	SERVER_CMD_HANDOVER = 8,        /* hand every connection and listener over
+	                                   into ctl's writers, and stop */
 };
 
 /* Why a connection that had a slot closed: the labels of its count. */
@@ -213,6 +218,10 @@ struct server_ctl {
 	bool done_ok;                   /* whether it was applied */
 	char done_err[CONFIG_ERROR_MAX]; /* why not */
 	bool deaf;                      /* stopped accepting: watches no listener */
+	struct handover_writer *handover_listeners; /* set by the owner with a
+	                                   HANDOVER: where its listeners go */
+	struct handover_writer *handover_conns; /* and its connections */
+	bool handed;                    /* it handed them over and stopped */
 	char bound[SERVER_LISTENERS][ADDR_TEXT]; /* the addresses it listens on,
 	                                   in token order, as last published */
 	unsigned nbound;                /* entries of bound in use */
@@ -259,6 +268,8 @@ struct server {
 	uint64_t *ids;                  /* by token: the connection's number in the process */
 	uint64_t held;                  /* bytes held and pending, all connections */
 	struct server_stats stats;      /* read by the owner for STATUS= and the exit */
+	struct server_figures carried;  /* figures from before a hand-over, set
+	                                   before the loop runs */
 	struct server_ctl ctl;          /* the owner's commands */
 };
 
@@ -332,6 +343,14 @@ bool server_deaf(struct server *s);
 unsigned server_bound(struct server *s, char (*out)[ADDR_TEXT],
     unsigned max);
 
+/*
+ * Ask the worker to hand everything over into the two writers (the owner
+ * keeps them), and stop.  server_handed() says when it has.
+ */
+void server_handover(struct server *s, struct handover_writer *listeners,
+    struct handover_writer *conns);
+bool server_handed(struct server *s);
+
 /* True once the worker's loop has ended; safe from any thread. */
 bool server_finished(struct server *s);
 
@@ -346,6 +365,9 @@ void server_heartbeat(struct server *s, double interval);
 
 /* ms since the loop started, the clock of the timed lists. */
 uint32_t server_now_ms(const struct server *s);
+
+/* A read buffer of at least size bytes (it never shrinks); -1: no memory. */
+int server_reserve_scratch(struct server *s, size_t size);
 
 /* Start timer for when the list's oldest member reaches timeout_ms, unless it runs. */
 void server_arm(struct server *s, const struct timeout_list *l, ev_timer *timer,
@@ -364,6 +386,12 @@ int listener_apply(struct server *s, const struct config *cfg, char *err,
 
 /* Serve the sockets passed by the service manager instead of listen lines. */
 int listener_adopt(struct server *s, char *err, size_t errlen);
+
+/*
+ * Write the worker's own listening sockets into w and forget them, left
+ * open for the next image; returns how many.
+ */
+unsigned listener_export_all(struct server *s, struct handover_writer *w);
 
 /* Close one listener, or all of them. */
 void listener_close(struct server *s, uint32_t token);
@@ -439,6 +467,27 @@ session_id(const struct server *s, uint32_t token)
 /* The idle and line timers' callbacks. */
 void session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void session_line_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Watch a connection's descriptor for what its state wants (a hand-over's). */
+void session_watch(struct server *s, uint32_t token, int fd);
+
+/* session_handover.c */
+
+struct handover_writer;
+struct handover_conn;
+
+/*
+ * Write every connection into w as a hand-over record and forget it, its
+ * descriptor left open for the next image; returns how many.
+ */
+unsigned session_export_all(struct server *s, struct handover_writer *w);
+
+/*
+ * Take n handed connections, their timers as old as they were; one that
+ * finds no room is closed.  Returns how many were taken.
+ */
+unsigned session_import_all(struct server *s, const struct handover_conn *conns,
+    unsigned n);
 
 /* session_proxy.c */
 

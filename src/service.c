@@ -134,6 +134,22 @@ service_listen_fds(char *err, size_t errlen)
 }
 
 int
+service_is_listening_socket_any(int fd)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	/* Asked of the kernel: the answer must not depend on libsystemd. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1)
+		return 0;
+	return listening != 0;
+}
+
+int
 service_is_listening_socket(int fd)
 {
 #ifdef HAVE_SYSTEMD

@@ -46,4 +46,7 @@ int service_listen_fds(char *err, size_t errlen);
 /* True when fd is a listening stream socket. */
 int service_is_listening_socket(int fd);
 
+/* The same, built with libsystemd or without: a listening stream socket. */
+int service_is_listening_socket_any(int fd);
+
 #endif

@@ -468,6 +468,16 @@ session_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
+session_watch(struct server *s, uint32_t token, int fd)
+{
+	struct slot *sl = server_slot(s, token);
+
+	ev_io_init(&sl->io, session_cb, fd,
+	    conn_interest(&sl->conn) == CONN_WANT_WRITE ? EV_WRITE : EV_READ);
+	ev_io_start(s->loop, &sl->io);
+}
+
+void
 session_open(struct server *s, int fd, const struct sockaddr *peer,
     uint32_t listener)
 {

@@ -1,0 +1,421 @@
+#include "handover.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "proxy.h"
+
+#define HANDOVER_FIRST 4096             /* bytes first allocated */
+
+uint64_t
+handover_checksum(const unsigned char *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= buf[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing */
+
+static void handover_put(struct handover_writer *w, const void *p, size_t n);
+
+void
+handover_fragment_init(struct handover_writer *w, uint32_t version)
+{
+	handover_writer_init(w, version);
+	w->len = 0;
+}
+
+void
+handover_put_fragment(struct handover_writer *w,
+    const struct handover_writer *part)
+{
+	handover_put(w, part->buf, part->len);
+	if (part->failed)
+		w->failed = true;
+	w->nlisteners += part->nlisteners;
+	w->nconnections += part->nconnections;
+}
+
+void
+handover_writer_init(struct handover_writer *w, uint32_t version)
+{
+	memset(w, 0, sizeof(*w));
+	w->version = version;
+	/* Room for the header, filled in at the end. */
+	w->buf = calloc(1, HANDOVER_FIRST);
+	if (w->buf == NULL) {
+		w->failed = true;
+		return;
+	}
+	w->cap = HANDOVER_FIRST;
+	w->len = HANDOVER_HEADER;
+}
+
+static void
+handover_put(struct handover_writer *w, const void *p, size_t n)
+{
+	if (w->failed || n == 0)
+		return;
+	if (w->cap - w->len < n) {
+		size_t cap = w->cap;
+		unsigned char *b;
+
+		while (cap - w->len < n)
+			cap *= 2;
+		b = realloc(w->buf, cap);
+		if (b == NULL) {
+			w->failed = true;
+			return;
+		}
+		w->buf = b;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+#define HANDOVER_PUT(w, v) handover_put((w), &(v), sizeof(v))
+
+void
+handover_put_daemon(struct handover_writer *w, const struct handover_daemon *d)
+{
+	HANDOVER_PUT(w, d->serial);
+	HANDOVER_PUT(w, d->reloads_ok);
+	HANDOVER_PUT(w, d->reloads_failed);
+	HANDOVER_PUT(w, d->started_wall);
+	HANDOVER_PUT(w, d->quiesced_ns);
+}
+
+/* The figures that add up, in the format's order. */
+static void
+handover_figures_fields(struct server_figures *f, uint64_t **fields)
+{
+	unsigned n = 0;
+
+	fields[n++] = &f->accepted;
+	for (int i = 0; i < SERVER_REFUSE_CAUSES; i++)
+		fields[n++] = &f->refused[i];
+	for (int i = 0; i < SERVER_CLOSE_CAUSES; i++)
+		fields[n++] = &f->closed[i];
+	fields[n++] = &f->bytes_received;
+	fields[n++] = &f->bytes_echoed;
+	fields[n++] = &f->lines_echoed;
+	fields[n++] = &f->fragments;
+	fields[n++] = &f->accept_pauses;
+}
+
+void
+handover_put_figures(struct handover_writer *w, const struct server_figures *f)
+{
+	struct server_figures copy = *f;
+	uint64_t *fields[HANDOVER_FIGURES];
+
+	handover_figures_fields(&copy, fields);
+	for (unsigned i = 0; i < HANDOVER_FIGURES; i++)
+		handover_put(w, fields[i], sizeof(uint64_t));
+	w->nworkers++;
+}
+
+void
+handover_put_listener(struct handover_writer *w,
+    const struct handover_listener_rec *l)
+{
+	int32_t fd = l->fd;
+	uint8_t kind = l->kind, worker = l->worker;
+	uint16_t text_len = (uint16_t)strnlen(l->text, HANDOVER_TEXT_MAX);
+
+	/* Version 1 had a pad byte here, always 0. */
+	if (w->version < 2)
+		worker = 0;
+	HANDOVER_PUT(w, fd);
+	HANDOVER_PUT(w, kind);
+	HANDOVER_PUT(w, worker);
+	HANDOVER_PUT(w, text_len);
+	handover_put(w, l->text, text_len);
+	w->nlisteners++;
+}
+
+void
+handover_put_conn(struct handover_writer *w, const struct handover_conn *c)
+{
+	int32_t fd = c->fd;
+
+	HANDOVER_PUT(w, fd);
+	HANDOVER_PUT(w, c->state);
+	HANDOVER_PUT(w, c->end);
+	HANDOVER_PUT(w, c->framing);
+	HANDOVER_PUT(w, c->flags);
+	HANDOVER_PUT(w, c->size);
+	HANDOVER_PUT(w, c->pending);
+	HANDOVER_PUT(w, c->held);
+	HANDOVER_PUT(w, c->idle_age_ms);
+	HANDOVER_PUT(w, c->line_age_ms);
+	if (w->version >= 2)
+		HANDOVER_PUT(w, c->id);
+	HANDOVER_PUT(w, c->header_have);
+	HANDOVER_PUT(w, c->peer_len);
+	handover_put(w, c->peer, c->peer_len);
+	handover_put(w, c->header, c->header_have);
+	handover_put(w, c->data, (size_t)c->pending + c->held);
+	w->nconnections++;
+}
+
+size_t
+handover_finish(struct handover_writer *w, uint32_t flags)
+{
+	uint32_t header_bytes = HANDOVER_HEADER;
+	uint64_t payload, sum;
+	unsigned char *h;
+
+	if (w->failed) {
+		handover_writer_free(w);
+		return 0;
+	}
+	h = w->buf;
+	payload = w->len - HANDOVER_HEADER;
+	sum = handover_checksum(w->buf + HANDOVER_HEADER, payload);
+	memcpy(h, HANDOVER_MAGIC, 8);
+	memcpy(h + 8, &w->version, 4);
+	memcpy(h + 12, &header_bytes, 4);
+	memcpy(h + 16, &payload, 8);
+	memcpy(h + 24, &sum, 8);
+	memcpy(h + 32, &w->nlisteners, 4);
+	memcpy(h + 36, &w->nconnections, 4);
+	memcpy(h + 40, &w->nworkers, 4);
+	memcpy(h + 44, &flags, 4);
+	return w->len;
+}
+
+void
+handover_writer_free(struct handover_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = w->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading */
+
+static int handover_fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+handover_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why != NULL && whylen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Take n bytes at the read position, or false when the record is short. */
+static bool
+handover_get(struct handover_reader *r, void *out, size_t n)
+{
+	if (r->len - r->pos < n)
+		return false;
+	if (out != NULL)
+		memcpy(out, r->buf + r->pos, n);
+	r->pos += n;
+	return true;
+}
+
+#define HANDOVER_GET(r, v) handover_get((r), &(v), sizeof(v))
+
+int
+handover_open(struct handover_reader *r, const unsigned char *buf, size_t len,
+    char *why, size_t whylen)
+{
+	uint32_t header_bytes;
+	uint64_t payload, sum;
+
+	memset(r, 0, sizeof(*r));
+	if (len < HANDOVER_HEADER)
+		return handover_fail(why, whylen, "%zu bytes, shorter than the"
+		    " header (%d)", len, HANDOVER_HEADER);
+	if (memcmp(buf, HANDOVER_MAGIC, 8) != 0)
+		return handover_fail(why, whylen, "not a pingpongd state record");
+	memcpy(&r->version, buf + 8, 4);
+	memcpy(&header_bytes, buf + 12, 4);
+	memcpy(&payload, buf + 16, 8);
+	memcpy(&sum, buf + 24, 8);
+	memcpy(&r->nlisteners, buf + 32, 4);
+	memcpy(&r->nconnections, buf + 36, 4);
+	memcpy(&r->nworkers, buf + 40, 4);
+	memcpy(&r->flags, buf + 44, 4);
+	if (r->version < HANDOVER_VERSION_OLDEST ||
+	    r->version > HANDOVER_VERSION)
+		return handover_fail(why, whylen, "version %u, this image reads"
+		    " %d to %d", r->version, HANDOVER_VERSION_OLDEST,
+		    HANDOVER_VERSION);
+	if (header_bytes != HANDOVER_HEADER)
+		return handover_fail(why, whylen, "a %u-byte header, not %d",
+		    header_bytes, HANDOVER_HEADER);
+	if (payload != len - HANDOVER_HEADER)
+		return handover_fail(why, whylen, "%llu bytes said, %zu there",
+		    (unsigned long long)payload, len - HANDOVER_HEADER);
+	if (handover_checksum(buf + HANDOVER_HEADER, (size_t)payload) != sum)
+		return handover_fail(why, whylen, "the checksum does not match");
+	if (r->nworkers > CONFIG_WORKERS_MAX)
+		return handover_fail(why, whylen, "%u workers", r->nworkers);
+	r->buf = buf;
+	r->len = len;
+	r->pos = HANDOVER_HEADER;
+	return 0;
+}
+
+int
+handover_next_daemon(struct handover_reader *r, struct handover_daemon *d,
+    char *why, size_t whylen)
+{
+	if (!HANDOVER_GET(r, d->serial) || !HANDOVER_GET(r, d->reloads_ok) ||
+	    !HANDOVER_GET(r, d->reloads_failed) ||
+	    !HANDOVER_GET(r, d->started_wall) || !HANDOVER_GET(r, d->quiesced_ns))
+		return handover_fail(why, whylen, "short in the daemon's part");
+	return 0;
+}
+
+int
+handover_next_figures(struct handover_reader *r, struct server_figures *f,
+    char *why, size_t whylen)
+{
+	uint64_t *fields[HANDOVER_FIGURES];
+
+	if (r->figures_read == r->nworkers)
+		return handover_fail(why, whylen, "more figures than workers");
+	memset(f, 0, sizeof(*f));
+	handover_figures_fields(f, fields);
+	for (unsigned i = 0; i < HANDOVER_FIGURES; i++)
+		if (!handover_get(r, fields[i], sizeof(uint64_t)))
+			return handover_fail(why, whylen, "short in worker %u's"
+			    " figures", r->figures_read + 1);
+	r->figures_read++;
+	return 0;
+}
+
+int
+handover_next_listener(struct handover_reader *r,
+    struct handover_listener_rec *l, char *why, size_t whylen)
+{
+	int32_t fd;
+	uint8_t kind, worker;
+	uint16_t text_len;
+
+	if (r->listeners_read == r->nlisteners)
+		return handover_fail(why, whylen, "more listeners than said");
+	if (!HANDOVER_GET(r, fd) || !HANDOVER_GET(r, kind) ||
+	    !HANDOVER_GET(r, worker) || !HANDOVER_GET(r, text_len))
+		return handover_fail(why, whylen, "short in a listener");
+	if (fd < 0 || kind > HANDOVER_SHARED_TCP || text_len == 0 ||
+	    text_len > HANDOVER_TEXT_MAX)
+		return handover_fail(why, whylen, "listener %u makes no sense"
+		    " (descriptor %d, kind %u, %u bytes of text)",
+		    r->listeners_read + 1, (int)fd, kind, text_len);
+	if (!handover_get(r, l->text, text_len))
+		return handover_fail(why, whylen, "short in a listener's text");
+	l->text[text_len] = '\0';
+	if (strlen(l->text) != text_len)
+		return handover_fail(why, whylen, "a listener's text holds a NUL");
+	l->fd = fd;
+	l->kind = kind;
+	/* Version 1 does not say whose a worker's listener was. */
+	l->worker = r->version < 2 ? HANDOVER_OWNER : worker;
+	if (kind != HANDOVER_TCP)
+		l->worker = HANDOVER_OWNER;
+	r->listeners_read++;
+	return 0;
+}
+
+/*
+ * What the state machine can be in after a hand-over: a connection that
+ * says otherwise would break conn.c's promises.
+ */
+static int
+handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
+{
+	uint64_t kept = (uint64_t)c->pending + c->held;
+
+	if (c->fd < 0)
+		return handover_fail(why, whylen, "descriptor %d", c->fd);
+	if (c->state != CONN_HEADER && c->state != CONN_READING &&
+	    c->state != CONN_WRITING)
+		return handover_fail(why, whylen, "state %u", c->state);
+	if (c->end >= CONN_END_ABORT)
+		return handover_fail(why, whylen, "end %u", c->end);
+	if (c->framing > CONN_FRAMING_BYTES)
+		return handover_fail(why, whylen, "framing %u", c->framing);
+	if (c->size > CONFIG_MAX_LINE_MAX || kept > c->size ||
+	    (kept > 0 && c->size == 0))
+		return handover_fail(why, whylen, "%llu bytes kept in %u",
+		    (unsigned long long)kept, c->size);
+	if (c->held >= c->size && c->held > 0)
+		return handover_fail(why, whylen, "%u held of %u", c->held,
+		    c->size);
+	if ((c->state == CONN_WRITING) != (c->pending > 0))
+		return handover_fail(why, whylen, "state %u with %u pending",
+		    c->state, c->pending);
+	if (c->state == CONN_HEADER && (kept > 0 || c->end != CONN_END_NONE))
+		return handover_fail(why, whylen, "a header awaited with bytes"
+		    " kept or input ended");
+	if (c->state != CONN_HEADER && c->header_have > 0)
+		return handover_fail(why, whylen, "header bytes past the header");
+	if (c->header_have > PROXY_HEADER_MAX || c->peer_len > HANDOVER_PEER_MAX)
+		return handover_fail(why, whylen, "%u header bytes, a %u-byte"
+		    " address", c->header_have, c->peer_len);
+	if (c->framing == CONN_FRAMING_BYTES && c->held > 0)
+		return handover_fail(why, whylen, "bytes framing holding %u",
+		    c->held);
+	return 0;
+}
+
+int
+handover_next_conn(struct handover_reader *r, struct handover_conn *c,
+    char *why, size_t whylen)
+{
+	int32_t fd;
+	size_t data;
+
+	if (r->connections_read == r->nconnections)
+		return handover_fail(why, whylen, "more connections than said");
+	memset(c, 0, sizeof(*c));
+	if (!HANDOVER_GET(r, fd) || !HANDOVER_GET(r, c->state) ||
+	    !HANDOVER_GET(r, c->end) || !HANDOVER_GET(r, c->framing) ||
+	    !HANDOVER_GET(r, c->flags) || !HANDOVER_GET(r, c->size) ||
+	    !HANDOVER_GET(r, c->pending) || !HANDOVER_GET(r, c->held) ||
+	    !HANDOVER_GET(r, c->idle_age_ms) || !HANDOVER_GET(r, c->line_age_ms) ||
+	    (r->version >= 2 && !HANDOVER_GET(r, c->id)) ||
+	    !HANDOVER_GET(r, c->header_have) || !HANDOVER_GET(r, c->peer_len))
+		return handover_fail(why, whylen, "short in connection %u",
+		    r->connections_read + 1);
+	c->fd = fd;
+	if (handover_conn_sane(c, why, whylen) == -1) {
+		char reason[128];
+
+		snprintf(reason, sizeof(reason), "%s", why != NULL ? why : "");
+		return handover_fail(why, whylen, "connection %u makes no"
+		    " sense: %s", r->connections_read + 1, reason);
+	}
+	data = (size_t)c->pending + c->held;
+	c->peer = r->buf + r->pos;
+	c->header = c->peer + c->peer_len;
+	c->data = c->header + c->header_have;
+	if (!handover_get(r, NULL, (size_t)c->peer_len + c->header_have + data))
+		return handover_fail(why, whylen, "short in connection %u's"
+		    " bytes", r->connections_read + 1);
+	r->connections_read++;
+	return 0;
+}
