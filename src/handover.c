@@ -388,6 +388,8 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 {
 	int32_t fd;
 	size_t data;
+	const unsigned char *at;
+	char reason[128];
 
 	if (r->connections_read == r->nconnections)
 		return handover_fail(why, whylen, "more connections than said");
@@ -402,20 +404,22 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 		return handover_fail(why, whylen, "short in connection %u",
 		    r->connections_read + 1);
 	c->fd = fd;
-	if (handover_conn_sane(c, why, whylen) == -1) {
-		char reason[128];
-
-		snprintf(reason, sizeof(reason), "%s", why != NULL ? why : "");
+	/*
+	 * The reason in a buffer of its own: the caller's may be too small
+	 * to hold it, or hold nothing when it gave no room.
+	 */
+	if (handover_conn_sane(c, reason, sizeof(reason)) == -1)
 		return handover_fail(why, whylen, "connection %u makes no"
 		    " sense: %s", r->connections_read + 1, reason);
-	}
 	data = (size_t)c->pending + c->held;
-	c->peer = r->buf + r->pos;
-	c->header = c->peer + c->peer_len;
-	c->data = c->header + c->header_have;
+	at = r->buf + r->pos;
 	if (!handover_get(r, NULL, (size_t)c->peer_len + c->header_have + data))
 		return handover_fail(why, whylen, "short in connection %u's"
 		    " bytes", r->connections_read + 1);
+	/* Pointers into the record only once they are known to be inside it. */
+	c->peer = at;
+	c->header = c->peer + c->peer_len;
+	c->data = c->header + c->header_have;
 	r->connections_read++;
 	return 0;
 }

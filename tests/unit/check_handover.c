@@ -1197,7 +1197,7 @@ START_TEST(test_conn_reason_buffer)
 	struct handover_conn got;
 	size_t len, at;
 	unsigned char *buf;
-	char small[16];
+	char small[16], *unwritten;
 
 	plain_conn(&c, CONN_READING, 0, 0, 0, NULL);
 	c.state = 9;
@@ -1210,6 +1210,45 @@ START_TEST(test_conn_reason_buffer)
 	ck_assert_int_eq(handover_next_conn(&r, &got, small, sizeof(small)),
 	    -1);
 	ck_assert_str_eq(small, "connection 1 ma");
+
+	/*
+	 * No room at all: the caller's bytes are neither written nor read
+	 * (a heap block, so that a read past it is seen under valgrind).
+	 */
+	unwritten = malloc(sizeof(small));
+	memset(unwritten, '#', sizeof(small));
+	ck_assert_int_eq(handover_open(&r, buf, len, NULL, 0), 0);
+	ck_assert_int_eq(handover_next_daemon(&r, &d, NULL, 0), 0);
+	ck_assert_int_eq(handover_next_conn(&r, &got, unwritten, 0), -1);
+	for (size_t i = 0; i < sizeof(small); i++)
+		ck_assert_int_eq(unwritten[i], '#');
+	free(unwritten);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_conn_refused_points_nowhere)
+{
+	static const unsigned char data[8] = "abcdefg";
+	struct handover_conn c;
+	struct handover_reader r;
+	struct handover_daemon d;
+	size_t len, at;
+	unsigned char *buf;
+
+	plain_conn(&c, CONN_WRITING, 16, 7, 0, data);
+	buf = one_conn(&c, &len, &at);
+	put32(buf, at + CONN_PENDING, 8);
+	reseal(buf, len);
+	ck_assert_int_eq(handover_open(&r, buf, len, why, sizeof(why)), 0);
+	ck_assert_int_eq(handover_next_daemon(&r, &d, why, sizeof(why)), 0);
+	/* What a refused connection points at is not to be used: NULL. */
+	memset(&c, 0x55, sizeof(c));
+	assert_refused(handover_next_conn(&r, &c, why, sizeof(why)),
+	    "short in connection 1's bytes");
+	ck_assert_ptr_null(c.peer);
+	ck_assert_ptr_null(c.header);
+	ck_assert_ptr_null(c.data);
 	free(buf);
 }
 END_TEST
@@ -1255,6 +1294,7 @@ handover_suite(void)
 	tcase_add_test(tp, test_conn_fixed_part_short);
 	tcase_add_test(tp, test_more_calls_than_counts);
 	tcase_add_test(tp, test_conn_reason_buffer);
+	tcase_add_test(tp, test_conn_refused_points_nowhere);
 	suite_add_tcase(s, tp);
 	return s;
 }
