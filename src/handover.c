@@ -10,6 +10,12 @@
 
 #define HANDOVER_FIRST 4096             /* bytes first allocated */
 
+/* The fewest bytes each part takes, to judge the header's counts by. */
+#define HANDOVER_DAEMON_BYTES 40        /* five 8-byte fields */
+#define HANDOVER_LISTENER_LEAST 9       /* fd, kind, worker, text_len, a byte */
+#define HANDOVER_CONN_LEAST_V1 32       /* its fixed fields, no id */
+#define HANDOVER_CONN_LEAST 40          /* and with its id */
+
 uint64_t
 handover_checksum(const unsigned char *buf, size_t len)
 {
@@ -241,7 +247,7 @@ handover_open(struct handover_reader *r, const unsigned char *buf, size_t len,
     char *why, size_t whylen)
 {
 	uint32_t header_bytes;
-	uint64_t payload, sum;
+	uint64_t payload, sum, least;
 
 	memset(r, 0, sizeof(*r));
 	if (len < HANDOVER_HEADER)
@@ -272,6 +278,21 @@ handover_open(struct handover_reader *r, const unsigned char *buf, size_t len,
 		return handover_fail(why, whylen, "the checksum does not match");
 	if (r->nworkers > CONFIG_WORKERS_MAX)
 		return handover_fail(why, whylen, "%u workers", r->nworkers);
+	/*
+	 * Counts the payload cannot hold are refused here, before a caller
+	 * sizes its tables by them: a count near 2^32 would otherwise be
+	 * found out only after gigabytes were asked for.
+	 */
+	least = HANDOVER_DAEMON_BYTES +
+	    (uint64_t)r->nworkers * HANDOVER_FIGURES * sizeof(uint64_t) +
+	    (uint64_t)r->nlisteners * HANDOVER_LISTENER_LEAST +
+	    (uint64_t)r->nconnections * (r->version >= 2 ?
+	    HANDOVER_CONN_LEAST : HANDOVER_CONN_LEAST_V1);
+	if (least > payload)
+		return handover_fail(why, whylen, "%llu bytes, short for %u"
+		    " workers, %u listeners and %u connections",
+		    (unsigned long long)payload, r->nworkers, r->nlisteners,
+		    r->nconnections);
 	r->buf = buf;
 	r->len = len;
 	r->pos = HANDOVER_HEADER;

@@ -790,18 +790,26 @@ START_TEST(test_counts_beyond_bytes)
 	size_t len;
 	unsigned char *buf = sample_write(HANDOVER_VERSION, 0, &len);
 
-	/* One part more than there is room for, and every count at its most. */
+	/*
+	 * One part more than there is, found out by the part that runs
+	 * short; every count at its most, by the header alone.
+	 */
 	put32(buf, 32, NLISTENERS + 1);
 	ck_assert_int_eq(read_all(buf, len, why, sizeof(why)), -1);
 	put32(buf, 32, UINT32_MAX);
-	ck_assert_int_eq(read_all(buf, len, why, sizeof(why)), -1);
+	assert_refused(read_all(buf, len, why, sizeof(why)),
+	    "short for 3 workers, 4294967295 listeners and 8 connections");
 	put32(buf, 32, NLISTENERS);
 	put32(buf, 36, NCONNS + 1);
 	assert_refused(read_all(buf, len, why, sizeof(why)),
 	    "short in connection 9");
 	put32(buf, 36, UINT32_MAX);
 	assert_refused(read_all(buf, len, why, sizeof(why)),
-	    "short in connection 9");
+	    "short for 3 workers, 6 listeners and 4294967295 connections");
+	put32(buf, 32, UINT32_MAX);
+	assert_refused(read_all(buf, len, why, sizeof(why)),
+	    "4294967295 listeners and 4294967295 connections");
+	put32(buf, 32, NLISTENERS);
 	put32(buf, 36, NCONNS);
 	put32(buf, 40, NWORKERS + 1);
 	ck_assert_int_eq(read_all(buf, len, why, sizeof(why)), -1);
@@ -827,32 +835,87 @@ END_TEST
 START_TEST(test_short_daemon_part)
 {
 	struct handover_writer w;
+	struct handover_reader r;
+	struct handover_daemon d;
 	size_t len;
 
+	/* No daemon's part: judged by the counts, before any part is read. */
 	handover_writer_init(&w, HANDOVER_VERSION);
 	len = handover_finish(&w, 0);
 	ck_assert_uint_eq(len, HANDOVER_HEADER);
 	assert_refused(read_all(w.buf, len, why, sizeof(why)),
+	    "0 bytes, short for 0 workers, 0 listeners and 0 connections");
+	handover_writer_free(&w);
+
+	/* Its one daemon's part read, there is no second. */
+	handover_writer_init(&w, HANDOVER_VERSION);
+	handover_put_daemon(&w, &sample_daemon);
+	len = handover_finish(&w, 0);
+	ck_assert_int_eq(handover_open(&r, w.buf, len, why, sizeof(why)), 0);
+	ck_assert_int_eq(handover_next_daemon(&r, &d, why, sizeof(why)), 0);
+	assert_refused(handover_next_daemon(&r, &d, why, sizeof(why)),
 	    "short in the daemon's part");
 	handover_writer_free(&w);
+}
+END_TEST
+
+START_TEST(test_counts_at_the_least)
+{
+	static const uint32_t least[] = { 0, 32, 40 };
+	struct handover_listener_rec l;
+	struct handover_conn c;
+
+	sample_make();
+	sample_listener(&l, 4, HANDOVER_UNIX, HANDOVER_OWNER, "u");
+	plain_conn(&c, CONN_READING, 0, 0, 0, NULL);
+	for (uint32_t v = 1; v <= 2; v++) {
+		struct handover_writer w;
+		struct handover_reader r;
+		size_t len;
+
+		/* Each part as small as it can be: the counts just fit. */
+		handover_writer_init(&w, v);
+		handover_put_daemon(&w, &sample_daemon);
+		handover_put_figures(&w, &sample_figures[0]);
+		handover_put_listener(&w, &l);
+		handover_put_conn(&w, &c);
+		len = handover_finish(&w, 0);
+		ck_assert_uint_eq(len, HANDOVER_HEADER + DAEMON_BYTES +
+		    FIGURES_BYTES + 9 + least[v]);
+		ck_assert_int_eq(read_all(w.buf, len, why, sizeof(why)), 0);
+		/* A byte less, and the header is refused for its counts. */
+		reseal(w.buf, len - 1);
+		ck_assert_int_eq(handover_open(&r, w.buf, len - 1, why,
+		    sizeof(why)), -1);
+		ck_assert_msg(strstr(why, "short for 1 workers, 1 listeners"
+		    " and 1 connections") != NULL, "%s", why);
+		handover_writer_free(&w);
+	}
 }
 END_TEST
 
 /* ------------------------------------------------------------------ */
 /* Listeners */
 
-/* A record of the daemon's part and the one listener l: 0 or -1. */
+/*
+ * A record of the daemon's part, the listener l and a good one after it,
+ * spoiled by spoil if given: 0 or -1.  The second keeps the payload past
+ * the least its counts need, so that l itself is judged.
+ */
 static int
 try_listener(const struct handover_listener_rec *l, uint32_t version,
     unsigned char *(*spoil)(unsigned char *, size_t *))
 {
+	struct handover_listener_rec good;
 	struct handover_writer w;
 	size_t len;
 	int rc;
 
+	sample_listener(&good, 5, HANDOVER_TCP, 0, "127.0.0.1:9");
 	handover_writer_init(&w, version);
 	handover_put_daemon(&w, &sample_daemon);
 	handover_put_listener(&w, l);
+	handover_put_listener(&w, &good);
 	len = handover_finish(&w, 0);
 	if (spoil != NULL) {
 		w.buf = spoil(w.buf, &len);
@@ -1132,14 +1195,42 @@ START_TEST(test_conn_fixed_part_short)
 	size_t len, at;
 	unsigned char *buf;
 
+	static unsigned char data[30];
+	struct handover_writer w;
+	struct handover_reader r;
+	struct handover_daemon d;
+
+	/*
+	 * Two connections, the first with 30 bytes: every cut inside the
+	 * second's fixed fields, sealed to look whole.  Up to 10 bytes in,
+	 * the counts alone say it; after that the second one runs short.
+	 */
+	memset(data, 'z', sizeof(data));
+	handover_writer_init(&w, HANDOVER_VERSION);
+	handover_put_daemon(&w, &sample_daemon);
+	plain_conn(&c, CONN_WRITING, 64, sizeof(data), 0, data);
+	handover_put_conn(&w, &c);
 	plain_conn(&c, CONN_READING, 0, 0, 0, NULL);
-	buf = one_conn(&c, &len, &at);
-	/* Every cut inside the fixed fields, sealed to look whole. */
-	for (size_t n = at; n < at + CONN_FIXED; n++) {
+	handover_put_conn(&w, &c);
+	len = handover_finish(&w, 0);
+	buf = w.buf;
+	at = len - CONN_FIXED;
+	for (size_t n = at; n < len; n++) {
 		reseal(buf, n);
-		assert_refused(one_conn_read(buf, n), "short in connection 1");
+		if (n < at + 10) {
+			assert_refused(read_all(buf, n, why, sizeof(why)),
+			    "short for 0 workers, 0 listeners and 2 connections");
+			continue;
+		}
+		ck_assert_int_eq(handover_open(&r, buf, n, why, sizeof(why)), 0);
+		ck_assert_int_eq(handover_next_daemon(&r, &d, why, sizeof(why)),
+		    0);
+		ck_assert_int_eq(handover_next_conn(&r, &c, why, sizeof(why)),
+		    0);
+		assert_refused(handover_next_conn(&r, &c, why, sizeof(why)),
+		    "short in connection 2");
 	}
-	free(buf);
+	handover_writer_free(&w);
 }
 END_TEST
 
@@ -1281,6 +1372,7 @@ handover_suite(void)
 	tcase_add_test(th, test_counts_beyond_bytes);
 	tcase_add_test(th, test_too_many_workers);
 	tcase_add_test(th, test_short_daemon_part);
+	tcase_add_test(th, test_counts_at_the_least);
 	tcase_add_test(th, test_reason_buffer);
 	suite_add_tcase(s, th);
 
