@@ -242,6 +242,23 @@ handover_get(struct handover_reader *r, void *out, size_t n)
 
 #define HANDOVER_GET(r, v) handover_get((r), &(v), sizeof(v))
 
+/*
+ * Once every part the header counts has been read, no byte may be left:
+ * bytes over mean the record was laid out otherwise than this reader
+ * reads it (a version that is not what it says), and the parts read
+ * from it mean nothing.
+ */
+static int
+handover_ended(const struct handover_reader *r, char *why, size_t whylen)
+{
+	if (r->figures_read < r->nworkers ||
+	    r->listeners_read < r->nlisteners ||
+	    r->connections_read < r->nconnections || r->pos == r->len)
+		return 0;
+	return handover_fail(why, whylen, "%zu bytes after the last part",
+	    r->len - r->pos);
+}
+
 int
 handover_open(struct handover_reader *r, const unsigned char *buf, size_t len,
     char *why, size_t whylen)
@@ -307,7 +324,7 @@ handover_next_daemon(struct handover_reader *r, struct handover_daemon *d,
 	    !HANDOVER_GET(r, d->reloads_failed) ||
 	    !HANDOVER_GET(r, d->started_wall) || !HANDOVER_GET(r, d->quiesced_ns))
 		return handover_fail(why, whylen, "short in the daemon's part");
-	return 0;
+	return handover_ended(r, why, whylen);
 }
 
 int
@@ -325,7 +342,7 @@ handover_next_figures(struct handover_reader *r, struct server_figures *f,
 			return handover_fail(why, whylen, "short in worker %u's"
 			    " figures", r->figures_read + 1);
 	r->figures_read++;
-	return 0;
+	return handover_ended(r, why, whylen);
 }
 
 int
@@ -358,7 +375,7 @@ handover_next_listener(struct handover_reader *r,
 	if (kind != HANDOVER_TCP)
 		l->worker = HANDOVER_OWNER;
 	r->listeners_read++;
-	return 0;
+	return handover_ended(r, why, whylen);
 }
 
 /*
@@ -442,5 +459,5 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 	c->header = c->peer + c->peer_len;
 	c->data = c->header + c->header_have;
 	r->connections_read++;
-	return 0;
+	return handover_ended(r, why, whylen);
 }

@@ -859,6 +859,89 @@ START_TEST(test_short_daemon_part)
 }
 END_TEST
 
+/* The record rec with n more bytes after it, sealed again. */
+static unsigned char *
+with_tail(const unsigned char *rec, size_t len, size_t n)
+{
+	unsigned char *b = malloc(len + n);
+
+	memcpy(b, rec, len);
+	memset(b + len, 0, n);
+	reseal(b, len + n);
+	return b;
+}
+
+START_TEST(test_bytes_after_the_last_part)
+{
+	struct handover_writer w;
+	struct handover_listener_rec l;
+	size_t len;
+	unsigned char *buf = sample_write(HANDOVER_VERSION, 0, &len), *b;
+
+	/* Whichever part comes last, the record must end with it. */
+	b = with_tail(buf, len, 1);
+	assert_refused(read_all(b, len + 1, why, sizeof(why)),
+	    "1 bytes after the last part");
+	free(b);
+	b = with_tail(buf, len, 4096);
+	assert_refused(read_all(b, len + 4096, why, sizeof(why)),
+	    "4096 bytes after the last part");
+	free(b);
+	free(buf);
+
+	handover_writer_init(&w, HANDOVER_VERSION);
+	handover_put_daemon(&w, &sample_daemon);
+	len = handover_finish(&w, 0);
+	b = with_tail(w.buf, len, 3);
+	assert_refused(read_all(b, len + 3, why, sizeof(why)),
+	    "3 bytes after the last part");
+	free(b);
+	handover_writer_free(&w);
+
+	handover_writer_init(&w, HANDOVER_VERSION);
+	handover_put_daemon(&w, &sample_daemon);
+	handover_put_figures(&w, &sample_figures[0]);
+	len = handover_finish(&w, 0);
+	b = with_tail(w.buf, len, 8);
+	assert_refused(read_all(b, len + 8, why, sizeof(why)),
+	    "8 bytes after the last part");
+	free(b);
+	handover_writer_free(&w);
+
+	sample_listener(&l, 4, HANDOVER_UNIX, HANDOVER_OWNER, "unix:/x");
+	handover_writer_init(&w, HANDOVER_VERSION);
+	handover_put_daemon(&w, &sample_daemon);
+	handover_put_listener(&w, &l);
+	len = handover_finish(&w, 0);
+	b = with_tail(w.buf, len, 2);
+	assert_refused(read_all(b, len + 2, why, sizeof(why)),
+	    "2 bytes after the last part");
+	free(b);
+	handover_writer_free(&w);
+}
+END_TEST
+
+START_TEST(test_version_that_lies)
+{
+	struct handover_conn c;
+	size_t len, at;
+	unsigned char *buf;
+
+	/*
+	 * A version 2 connection read as version 1 takes its id for its
+	 * lengths; with lengths of 0 it would pass, but for the 8 bytes
+	 * it leaves over.
+	 */
+	plain_conn(&c, CONN_READING, 0, 0, 0, NULL);
+	c.id = 0;
+	buf = one_conn(&c, &len, &at);
+	put32(buf, 8, 1);
+	reseal(buf, len);
+	assert_refused(one_conn_read(buf, len), "8 bytes after the last part");
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_counts_at_the_least)
 {
 	static const uint32_t least[] = { 0, 32, 40 };
@@ -1373,6 +1456,8 @@ handover_suite(void)
 	tcase_add_test(th, test_too_many_workers);
 	tcase_add_test(th, test_short_daemon_part);
 	tcase_add_test(th, test_counts_at_the_least);
+	tcase_add_test(th, test_bytes_after_the_last_part);
+	tcase_add_test(th, test_version_that_lies);
 	tcase_add_test(th, test_reason_buffer);
 	suite_add_tcase(s, th);
 
