@@ -420,6 +420,38 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * What a connection's bytes must be, once they are known to be in the
+ * record.
+ */
+static int
+handover_conn_bytes_sane(const struct handover_conn *c,
+    const unsigned char *header, char *why, size_t whylen)
+{
+	struct proxy_header hdr;
+	const char *bad;
+
+	/*
+	 * A header still awaited is one not yet whole.  Bytes that make a
+	 * whole one already would have session_proxy_read() take fewer
+	 * bytes than it holds: a negative count, handed to read() as a
+	 * huge one, into a buffer of PROXY_HEADER_MAX bytes.
+	 */
+	if (c->state == CONN_HEADER) {
+		switch (proxy_parse(header, c->header_have, &hdr, &bad)) {
+		case PROXY_INCOMPLETE:
+			break;
+		case PROXY_OK:
+			return handover_fail(why, whylen, "a whole PROXY header"
+			    " (%zu bytes) still awaited", hdr.length);
+		default:
+			return handover_fail(why, whylen, "its header bytes: %s",
+			    bad);
+		}
+	}
+	return 0;
+}
+
 int
 handover_next_conn(struct handover_reader *r, struct handover_conn *c,
     char *why, size_t whylen)
@@ -454,6 +486,10 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 	if (!handover_get(r, NULL, (size_t)c->peer_len + c->header_have + data))
 		return handover_fail(why, whylen, "short in connection %u's"
 		    " bytes", r->connections_read + 1);
+	if (handover_conn_bytes_sane(c, at + c->peer_len, reason,
+	    sizeof(reason)) == -1)
+		return handover_fail(why, whylen, "connection %u makes no"
+		    " sense: %s", r->connections_read + 1, reason);
 	/* Pointers into the record only once they are known to be inside it. */
 	c->peer = at;
 	c->header = c->peer + c->peer_len;

@@ -1237,6 +1237,49 @@ START_TEST(test_conn_header_and_peer_lengths)
 }
 END_TEST
 
+START_TEST(test_conn_header_not_yet_whole)
+{
+	static const char whole[] = "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n";
+	static unsigned char v2[PROXY_HEADER_MAX + 8];
+	char more[sizeof(whole) + 8];
+	struct handover_conn c;
+
+	plain_conn(&c, CONN_HEADER, 0, 0, 0, NULL);
+	c.header = (const unsigned char *)whole;
+	/* Every prefix of a header is one still awaited... */
+	for (size_t n = 0; n < strlen(whole); n++) {
+		c.header_have = (uint16_t)n;
+		ck_assert_msg(try_conn(&c) == 0, "%zu bytes: %s", n, why);
+	}
+	/* ...the whole of it is not... */
+	c.header_have = (uint16_t)strlen(whole);
+	assert_refused(try_conn(&c),
+	    "connection 1 makes no sense: a whole PROXY header (36 bytes)"
+	    " still awaited");
+	/* ...nor a whole one with more after it, nor one gone bad. */
+	snprintf(more, sizeof(more), "%shello\n", whole);
+	c.header = (const unsigned char *)more;
+	c.header_have = (uint16_t)strlen(more);
+	assert_refused(try_conn(&c), "a whole PROXY header (36 bytes)");
+	c.header = (const unsigned char *)"GET / HTTP/1.0\r\n";
+	c.header_have = 16;
+	assert_refused(try_conn(&c), "its header bytes: not a PROXY header");
+	c.header = (const unsigned char *)"PROXY TCP4 \n";
+	c.header_have = 12;
+	assert_refused(try_conn(&c), "its header bytes: v1 header with a LF");
+
+	/* The longest a version 2 header can be: whole only at its last byte. */
+	memcpy(v2, proxy_v2_start, sizeof(proxy_v2_start));
+	v2[14] = (PROXY_HEADER_MAX - PROXY_V2_FIXED) >> 8;
+	v2[15] = (PROXY_HEADER_MAX - PROXY_V2_FIXED) & 0xff;
+	c.header = v2;
+	c.header_have = PROXY_HEADER_MAX - 1;
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
+	c.header_have = PROXY_HEADER_MAX;
+	assert_refused(try_conn(&c), "(1024 bytes) still awaited");
+}
+END_TEST
+
 START_TEST(test_conn_bytes_beyond_record)
 {
 	static const unsigned char data[8] = "abcdefg";
@@ -1467,6 +1510,7 @@ handover_suite(void)
 	tcase_add_test(tp, test_conn_kept_bytes);
 	tcase_add_test(tp, test_conn_state_and_pending);
 	tcase_add_test(tp, test_conn_header_and_peer_lengths);
+	tcase_add_test(tp, test_conn_header_not_yet_whole);
 	tcase_add_test(tp, test_conn_bytes_beyond_record);
 	tcase_add_test(tp, test_conn_fixed_part_short);
 	tcase_add_test(tp, test_more_calls_than_counts);
