@@ -409,6 +409,15 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
 	if (c->state == CONN_HEADER && (kept > 0 || c->end != CONN_END_NONE))
 		return handover_fail(why, whylen, "a header awaited with bytes"
 		    " kept or input ended");
+	/*
+	 * When input ends, conn_finish() makes the held bytes echo and closes
+	 * the connection if no echo is owed: one whose input ended is
+	 * Writing, with nothing held.  Reading, it would read on past the end
+	 * it was given; holding bytes, it would close with them never echoed.
+	 */
+	if (c->end != CONN_END_NONE && (c->state != CONN_WRITING || c->held > 0))
+		return handover_fail(why, whylen, "input ended (%u) in state %u"
+		    " with %u held", c->end, c->state, c->held);
 	if (c->state != CONN_HEADER && c->header_have > 0)
 		return handover_fail(why, whylen, "header bytes past the header");
 	if (c->header_have > PROXY_HEADER_MAX || c->peer_len > HANDOVER_PEER_MAX)

@@ -1197,6 +1197,27 @@ START_TEST(test_conn_state_and_pending)
 	c.end = CONN_END_CLIENT;
 	assert_refused(try_conn(&c),
 	    "a header awaited with bytes kept or input ended");
+	/* Input ended: the echo owed is all there is, nothing held back. */
+	for (uint8_t end = CONN_END_CLIENT; end < CONN_END_ABORT; end++) {
+		char want[64];
+
+		plain_conn(&c, CONN_WRITING, 16, 2, 0, data);
+		c.end = end;
+		ck_assert_msg(try_conn(&c) == 0, "end %u: %s", end, why);
+		plain_conn(&c, CONN_READING, 16, 0, 0, data);
+		c.end = end;
+		snprintf(want, sizeof(want), "input ended (%u) in state 1 with"
+		    " 0 held", end);
+		assert_refused(try_conn(&c), want);
+		plain_conn(&c, CONN_READING, 16, 0, 3, data);
+		c.end = end;
+		assert_refused(try_conn(&c), "in state 1 with 3 held");
+		plain_conn(&c, CONN_WRITING, 16, 2, 3, data);
+		c.end = end;
+		snprintf(want, sizeof(want), "input ended (%u) in state 2 with"
+		    " 3 held", end);
+		assert_refused(try_conn(&c), want);
+	}
 	/* Header bytes only while the header is awaited. */
 	plain_conn(&c, CONN_READING, 16, 0, 0, data);
 	c.header = (const unsigned char *)"PROXY";
