@@ -415,7 +415,8 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
 	 * Writing, with nothing held.  Reading, it would read on past the end
 	 * it was given; holding bytes, it would close with them never echoed.
 	 */
-	if (c->end != CONN_END_NONE && (c->state != CONN_WRITING || c->held > 0))
+	if (c->end != CONN_END_NONE &&
+	    (c->state != CONN_WRITING || c->held > 0))
 		return handover_fail(why, whylen, "input ended (%u) in state %u"
 		    " with %u held", c->end, c->state, c->held);
 	if (c->state != CONN_HEADER && c->header_have > 0)
@@ -435,7 +436,8 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
  */
 static int
 handover_conn_bytes_sane(const struct handover_conn *c,
-    const unsigned char *header, char *why, size_t whylen)
+    const unsigned char *header, const unsigned char *data, char *why,
+    size_t whylen)
 {
 	struct proxy_header hdr;
 	const char *bad;
@@ -454,10 +456,19 @@ handover_conn_bytes_sane(const struct handover_conn *c,
 			return handover_fail(why, whylen, "a whole PROXY header"
 			    " (%zu bytes) still awaited", hdr.length);
 		default:
-			return handover_fail(why, whylen, "its header bytes: %s",
-			    bad);
+			return handover_fail(why, whylen, "its header bytes:"
+			    " %s", bad);
 		}
 	}
+	/*
+	 * Held bytes are the ones after the last newline.  A newline among
+	 * them would be a whole line that conn_plan() never echoes until
+	 * another newline comes, and never counts.
+	 */
+	if (c->framing == CONN_FRAMING_LINES && c->held > 0 &&
+	    memchr(data + c->pending, '\n', c->held) != NULL)
+		return handover_fail(why, whylen, "a newline among its %u held"
+		    " bytes", c->held);
 	return 0;
 }
 
@@ -495,8 +506,8 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 	if (!handover_get(r, NULL, (size_t)c->peer_len + c->header_have + data))
 		return handover_fail(why, whylen, "short in connection %u's"
 		    " bytes", r->connections_read + 1);
-	if (handover_conn_bytes_sane(c, at + c->peer_len, reason,
-	    sizeof(reason)) == -1)
+	if (handover_conn_bytes_sane(c, at + c->peer_len,
+	    at + c->peer_len + c->header_have, reason, sizeof(reason)) == -1)
 		return handover_fail(why, whylen, "connection %u makes no"
 		    " sense: %s", r->connections_read + 1, reason);
 	/* Pointers into the record only once they are known to be inside it. */

@@ -1170,6 +1170,16 @@ START_TEST(test_conn_kept_bytes)
 	ck_assert_int_eq(try_conn(&c), 0);
 	plain_conn(&c, CONN_READING, 1, 0, 1, data);
 	assert_refused(try_conn(&c), "1 held of 1");
+	/* Held bytes come after the last newline: none among them. */
+	plain_conn(&c, CONN_WRITING, 16, 3, 4,
+	    (const unsigned char *)"ab\ncd\nx");
+	assert_refused(try_conn(&c), "a newline among its 4 held bytes");
+	plain_conn(&c, CONN_READING, 16, 0, 1, (const unsigned char *)"\n");
+	assert_refused(try_conn(&c), "a newline among its 1 held bytes");
+	/* Pending echo is lines and may end in one. */
+	plain_conn(&c, CONN_WRITING, 16, 6, 2,
+	    (const unsigned char *)"ab\ncd\nxy");
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
 	/* With bytes framing nothing waits for a newline. */
 	plain_conn(&c, CONN_READING, 16, 0, 1, data);
 	c.framing = CONN_FRAMING_BYTES;
