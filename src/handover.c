@@ -1,9 +1,11 @@
 #include "handover.h"
 
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn.h"
 #include "proxy.h"
@@ -427,6 +429,28 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
 	if (c->framing == CONN_FRAMING_BYTES && c->held > 0)
 		return handover_fail(why, whylen, "bytes framing holding %u",
 		    c->held);
+	if (c->flags & ~(HANDOVER_REFUSE_HEADER | HANDOVER_COUNTED))
+		return handover_fail(why, whylen, "flags 0x%x", c->flags);
+	/*
+	 * A client that must not send a PROXY header is judged by its first
+	 * bytes, and the flag goes once they came: a connection that holds
+	 * or owes bytes, or awaits a header itself, has no first bytes to
+	 * come, and would close over a later read that looks like one.
+	 */
+	if ((c->flags & HANDOVER_REFUSE_HEADER) &&
+	    (c->state != CONN_READING || kept > 0))
+		return handover_fail(why, whylen, "a PROXY header refused in"
+		    " state %u with %llu bytes kept", c->state,
+		    (unsigned long long)kept);
+	/*
+	 * A balancer's connection is counted when its header names the
+	 * client, and session_proxy_admit() then sets the count it gives
+	 * back: one counted before would never be given back, and
+	 * max_per_ip would turn that address away for good.
+	 */
+	if ((c->flags & HANDOVER_COUNTED) && c->state == CONN_HEADER)
+		return handover_fail(why, whylen, "counted before its PROXY"
+		    " header");
 	return 0;
 }
 
@@ -436,8 +460,8 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
  */
 static int
 handover_conn_bytes_sane(const struct handover_conn *c,
-    const unsigned char *header, const unsigned char *data, char *why,
-    size_t whylen)
+    const unsigned char *peer, const unsigned char *header,
+    const unsigned char *data, char *why, size_t whylen)
 {
 	struct proxy_header hdr;
 	const char *bad;
@@ -459,6 +483,29 @@ handover_conn_bytes_sane(const struct handover_conn *c,
 			return handover_fail(why, whylen, "its header bytes:"
 			    " %s", bad);
 		}
+	}
+	/*
+	 * A counted connection is counted under its address: one the table
+	 * cannot key (addr_key()) would be counted under the zero key, with
+	 * the Unix clients, and one cut short under part of an address.
+	 */
+	if (c->flags & HANDOVER_COUNTED) {
+		sa_family_t family = AF_UNSPEC;
+		size_t need = 0;
+
+		if (c->peer_len >= sizeof(family))
+			memcpy(&family, peer + offsetof(struct sockaddr_storage,
+			    ss_family), sizeof(family));
+		if (family == AF_INET)
+			need = sizeof(struct sockaddr_in);
+		else if (family == AF_INET6)
+			need = sizeof(struct sockaddr_in6);
+		else if (family == AF_UNIX)
+			need = sizeof(family);
+		if (need == 0 || c->peer_len < need)
+			return handover_fail(why, whylen, "counted under a"
+			    " %u-byte address of family %u", c->peer_len,
+			    (unsigned)family);
 	}
 	/*
 	 * Held bytes are the ones after the last newline.  A newline among
@@ -506,7 +553,7 @@ handover_next_conn(struct handover_reader *r, struct handover_conn *c,
 	if (!handover_get(r, NULL, (size_t)c->peer_len + c->header_have + data))
 		return handover_fail(why, whylen, "short in connection %u's"
 		    " bytes", r->connections_read + 1);
-	if (handover_conn_bytes_sane(c, at + c->peer_len,
+	if (handover_conn_bytes_sane(c, at, at + c->peer_len,
 	    at + c->peer_len + c->header_have, reason, sizeof(reason)) == -1)
 		return handover_fail(why, whylen, "connection %u makes no"
 		    " sense: %s", r->connections_read + 1, reason);

@@ -171,9 +171,6 @@ sample_make(void)
 	/* A balancer's connection, part of its PROXY header read. */
 	sample_conn(&c[3], 23, CONN_HEADER, CONN_END_NONE, CONN_FRAMING_LINES,
 	    0, "", "");
-	c[3].flags = HANDOVER_COUNTED;
-	c[3].peer = (const unsigned char *)&peer_unix;
-	c[3].peer_len = sizeof(peer_unix);
 	c[3].header = (const unsigned char *)header_v1;
 	c[3].header_have = (uint16_t)strlen(header_v1);
 	c[3].line_age_ms = 250;
@@ -181,8 +178,8 @@ sample_make(void)
 	sample_conn(&c[4], 24, CONN_READING, CONN_END_NONE, CONN_FRAMING_BYTES,
 	    0, "", "");
 	c[4].flags = HANDOVER_REFUSE_HEADER | HANDOVER_COUNTED;
-	c[4].peer = (const unsigned char *)&peer4;
-	c[4].peer_len = sizeof(peer4);
+	c[4].peer = (const unsigned char *)&peer_unix;
+	c[4].peer_len = sizeof(peer_unix);
 	/* A line held too long: a whole buffer of echo owed. */
 	sample_conn(&c[5], 25, CONN_WRITING, CONN_END_LINE_TIMEOUT,
 	    CONN_FRAMING_LINES, 8, "abcdefgh", "");
@@ -1246,7 +1243,9 @@ START_TEST(test_conn_header_and_peer_lengths)
 	size_t len, at;
 	unsigned char *buf;
 
+	sample_make();
 	memset(bytes, 'P', sizeof(bytes));
+	memcpy(bytes, &peer6, sizeof(peer6));
 	plain_conn(&c, CONN_HEADER, 0, 0, 0, NULL);
 	c.header = bytes;
 	c.header_have = PROXY_HEADER_MAX + 1;
@@ -1265,6 +1264,94 @@ START_TEST(test_conn_header_and_peer_lengths)
 	assert_refused(try_conn(&c), "0 header bytes, a 129-byte address");
 	c.peer_len = HANDOVER_PEER_MAX;
 	ck_assert_int_eq(try_conn(&c), 0);
+}
+END_TEST
+
+START_TEST(test_conn_flags)
+{
+	static const unsigned char data[4] = "abc";
+	struct handover_conn c;
+
+	sample_make();
+	plain_conn(&c, CONN_READING, 16, 0, 0, data);
+	for (unsigned bit = 2; bit < 8; bit++) {
+		char want[16];
+
+		c.flags = (uint8_t)(1u << bit);
+		snprintf(want, sizeof(want), "flags 0x%x", 1u << bit);
+		assert_refused(try_conn(&c), want);
+	}
+
+	/* Refusing a PROXY header: only before a first byte is read. */
+	plain_conn(&c, CONN_READING, 16, 0, 0, data);
+	c.flags = HANDOVER_REFUSE_HEADER;
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
+	plain_conn(&c, CONN_READING, 16, 0, 2, data);
+	c.flags = HANDOVER_REFUSE_HEADER;
+	assert_refused(try_conn(&c),
+	    "a PROXY header refused in state 1 with 2 bytes kept");
+	plain_conn(&c, CONN_WRITING, 16, 3, 0, data);
+	c.flags = HANDOVER_REFUSE_HEADER;
+	assert_refused(try_conn(&c),
+	    "a PROXY header refused in state 2 with 3 bytes kept");
+	plain_conn(&c, CONN_HEADER, 0, 0, 0, NULL);
+	c.flags = HANDOVER_REFUSE_HEADER;
+	assert_refused(try_conn(&c),
+	    "a PROXY header refused in state 0 with 0 bytes kept");
+
+	/* A balancer's connection is counted when its header is whole. */
+	plain_conn(&c, CONN_HEADER, 0, 0, 0, NULL);
+	c.flags = HANDOVER_COUNTED;
+	c.peer = (const unsigned char *)&peer6;
+	c.peer_len = sizeof(peer6);
+	assert_refused(try_conn(&c), "counted before its PROXY header");
+}
+END_TEST
+
+START_TEST(test_conn_counted_address)
+{
+	static unsigned char peer[HANDOVER_PEER_MAX];
+	struct handover_conn c;
+	sa_family_t family;
+
+	sample_make();
+	plain_conn(&c, CONN_READING, 0, 0, 0, NULL);
+	c.flags = HANDOVER_COUNTED;
+	c.peer = (const unsigned char *)&peer6;
+	c.peer_len = sizeof(peer6);
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
+	c.peer_len = sizeof(peer6) - 1;
+	assert_refused(try_conn(&c), "counted under a 27-byte address of"
+	    " family 10");
+	c.peer = (const unsigned char *)&peer4;
+	c.peer_len = sizeof(peer4);
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
+	c.peer_len = sizeof(peer4) - 1;
+	assert_refused(try_conn(&c), "counted under a 15-byte address of"
+	    " family 2");
+	c.peer = (const unsigned char *)&peer_unix;
+	c.peer_len = sizeof(peer_unix);
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
+	c.peer_len = 1;
+	assert_refused(try_conn(&c), "counted under a 1-byte address of"
+	    " family 0");
+	c.peer_len = 0;
+	assert_refused(try_conn(&c), "counted under a 0-byte address of"
+	    " family 0");
+	/* A family the table has no key for. */
+	memset(peer, 0, sizeof(peer));
+	family = AF_UNSPEC;
+	memcpy(peer, &family, sizeof(family));
+	c.peer = peer;
+	c.peer_len = sizeof(peer);
+	assert_refused(try_conn(&c), "counted under a 128-byte address of"
+	    " family 0");
+	family = AF_NETLINK;
+	memcpy(peer, &family, sizeof(family));
+	assert_refused(try_conn(&c), "of family 16");
+	/* An address not counted under is not looked at. */
+	c.flags = 0;
+	ck_assert_msg(try_conn(&c) == 0, "%s", why);
 }
 END_TEST
 
@@ -1541,6 +1628,8 @@ handover_suite(void)
 	tcase_add_test(tp, test_conn_kept_bytes);
 	tcase_add_test(tp, test_conn_state_and_pending);
 	tcase_add_test(tp, test_conn_header_and_peer_lengths);
+	tcase_add_test(tp, test_conn_flags);
+	tcase_add_test(tp, test_conn_counted_address);
 	tcase_add_test(tp, test_conn_header_not_yet_whole);
 	tcase_add_test(tp, test_conn_bytes_beyond_record);
 	tcase_add_test(tp, test_conn_fixed_part_short);
