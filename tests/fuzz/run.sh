@@ -2,7 +2,7 @@
 # Run each libFuzzer harness for a bounded time on a fresh copy of its seed
 # corpus, and say for each how many inputs it tried and whether any broke it.
 #
-#   tests/fuzz/run.sh [HARNESS...]        (default: conn config proxy)
+#   tests/fuzz/run.sh [HARNESS...]    (default: conn config proxy handover)
 #
 # From the build directory, after "make fuzz"; "make fuzz-run" does both.
 # Environment:
@@ -24,7 +24,7 @@ case $seconds in
 	    "not \"$seconds\"" >&2
 	exit 2 ;;
 esac
-[ $# -gt 0 ] || set -- conn config proxy
+[ $# -gt 0 ] || set -- conn config proxy handover
 
 # Lines of a failure's log worth showing in a CI transcript.
 report='violated|ERROR|SUMMARY|runtime error|(READ|WRITE) of'
