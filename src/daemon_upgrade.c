@@ -401,8 +401,9 @@ upgrade_kept(int fd, const int *keep, unsigned n)
 }
 
 /*
- * Close every inherited descriptor above stderr that is not kept: a
- * connection whose state is lost, or anything else the last image left.
+ * Close every inherited socket above stderr that is not kept: the
+ * connections whose state is lost.  What is not a socket (a pipe or a
+ * file the daemon's own parent left it) was never the daemon's to close.
  */
 static unsigned
 upgrade_close_others(const int *keep, unsigned n)
@@ -417,9 +418,11 @@ upgrade_close_others(const int *keep, unsigned n)
 		return 0;
 	while ((e = readdir(dir)) != NULL) {
 		int fd = atoi(e->d_name);
+		struct stat st;
 
 		if (e->d_name[0] == '.' || fd <= STDERR_FILENO || fd == dfd ||
-		    upgrade_kept(fd, keep, n))
+		    upgrade_kept(fd, keep, n) || fstat(fd, &st) == -1 ||
+		    !S_ISSOCK(st.st_mode))
 			continue;
 		if (ndoomed == cap) {
 			int *p = realloc(doomed, sizeof(int) * (cap * 2 + 16));
@@ -614,7 +617,6 @@ daemon_upgrade_take(struct daemon *d)
 		keep[nkeep++] = c->fd;
 		d->ntaken++;
 	}
-	(void)upgrade_close_others(keep, nkeep);
 	free(keep);
 	atomic_store(&d->serial, part.serial);
 	d->reloads_ok = part.reloads_ok;
