@@ -209,7 +209,9 @@ listener_borrow(struct server *s, uint32_t token, const struct addr *addr,
 		l->addr = *addr;
 		l->borrowed = true;
 		opened[token] = true;
-		listener_watch(s, token, ", the owner's");
+		/* A Unix socket is always the owner's: only TCP says so. */
+		listener_watch(s, token, addr->ss.ss_family == AF_UNIX ? "" :
+		    ", the owner's");
 		n++;
 	}
 	return n;

@@ -49,7 +49,8 @@ usage(FILE *out)
 	    "  -h, --help         print this help and exit\n"
 	    "  -V, --version      print the version and exit\n"
 	    "\n"
-	    "Signals: TERM/INT drain and stop, HUP reload, USR1 log statistics.\n"
+	    "Signals: TERM/INT drain and stop, HUP reload, USR1 log statistics,\n"
+	    "USR2 upgrade in place (the program on disk takes every connection).\n"
 	    "Exit status: 0 stopped cleanly, 64 usage error, 66 configuration file\n"
 	    "unreadable, 71 cannot listen, 78 configuration invalid.\n",
 	    SYSCONFDIR);
