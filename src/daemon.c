@@ -380,7 +380,12 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 	(void)revents;
 	if (sig->signum == SIGHUP) {
-		daemon_reload(d);
+		/* The new image reads the configuration anyway. */
+		if (d->upgrade != DAEMON_UPGRADE_IDLE)
+			log_info("SIGHUP: a hand-over is under way; the new"
+			    " image reads the configuration");
+		else
+			daemon_reload(d);
 		return;
 	}
 	if (sig->signum == SIGUSR1) {
@@ -691,6 +696,9 @@ daemon_run(struct daemon_options *opt)
 		/* The exec failed: start again in place, on the record. */
 		if (d->upgrade == DAEMON_UPGRADE_FAILED) {
 			opt->handover_fd = d->opt.handover_fd;
+			/* The lines the image before this one left are spent. */
+			if (opt->handover_listeners != d->opt.handover_listeners)
+				free(opt->handover_listeners);
 			opt->handover_listeners = d->opt.handover_listeners;
 			/* The record holds the passed sockets now. */
 			opt->passed = 0;

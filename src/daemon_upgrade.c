@@ -98,6 +98,12 @@ daemon_upgrade_begin(struct daemon *d)
 		    " ignored");
 		return;
 	}
+	/* The workers answer one command at a time. */
+	if (d->reload != DAEMON_RELOAD_IDLE) {
+		log_warn("SIGUSR2: a reload is under way; send it again once"
+		    " it is done");
+		return;
+	}
 	if (d->opt.exe == NULL || d->opt.argv == NULL) {
 		log_error("SIGUSR2: the program's path is not known; serving on"
 		    " as before");
