@@ -6,6 +6,7 @@
  */
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,10 +73,27 @@ fuzz_check_listen(const struct addr *l)
 
 	FUZZ_CHECK(memchr(l->text, '\0', sizeof(l->text)) != NULL, NULL);
 	FUZZ_CHECK(l->text[0] != '\0', NULL);
-	FUZZ_CHECK((family == AF_INET &&
-	    l->len == sizeof(struct sockaddr_in)) ||
-	    (family == AF_INET6 && l->len == sizeof(struct sockaddr_in6)),
-	    l->text);
+	if (family == AF_UNIX) {
+		const struct sockaddr_un *sun =
+		    (const struct sockaddr_un *)(const void *)&l->ss;
+		size_t path = l->len - offsetof(struct sockaddr_un, sun_path);
+
+		FUZZ_CHECK(strncmp(l->text, "unix:", 5) == 0, l->text);
+		FUZZ_CHECK(l->len > offsetof(struct sockaddr_un, sun_path) &&
+		    l->len <= sizeof(struct sockaddr_un), l->text);
+		/* A path ends at its NUL; an abstract name starts with one. */
+		if (l->text[5] == '@')
+			FUZZ_CHECK(sun->sun_path[0] == '\0' &&
+			    path == strlen(l->text + 5), l->text);
+		else
+			FUZZ_CHECK(sun->sun_path[path - 1] == '\0' &&
+			    strlen(sun->sun_path) == path - 1, l->text);
+	} else {
+		FUZZ_CHECK((family == AF_INET &&
+		    l->len == sizeof(struct sockaddr_in)) ||
+		    (family == AF_INET6 &&
+		    l->len == sizeof(struct sockaddr_in6)), l->text);
+	}
 	FUZZ_CHECK(config_parse_listen(l->text, &again, why, sizeof(why)) == 0,
 	    why);
 	FUZZ_CHECK(strcmp(again.text, l->text) == 0, l->text);
@@ -97,6 +115,14 @@ fuzz_check_config(const struct config *cfg)
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(cfg->listen[i].text,
 			    cfg->listen[j].text) != 0, cfg->listen[i].text);
+	}
+	FUZZ_CHECK(cfg->nmetrics_listen <= CONFIG_LISTEN_MAX, NULL);
+	for (i = 0; i < cfg->nmetrics_listen; i++) {
+		fuzz_check_listen(&cfg->metrics_listen[i]);
+		for (j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(cfg->metrics_listen[i].text,
+			    cfg->metrics_listen[j].text) != 0,
+			    cfg->metrics_listen[i].text);
 	}
 	FUZZ_CHECK(cfg->backlog >= CONFIG_BACKLOG_MIN &&
 	    cfg->backlog <= CONFIG_BACKLOG_MAX, NULL);
