@@ -221,6 +221,8 @@ print(how, flush=True)
 EOF
 # hold_py NAME: held.py as NAME, once it holds its partial line.
 hold_py() {
+	# There for the first poll, before the background shell opens it.
+	: > "$WORKDIR/$1.how"
 	python3 "$WORKDIR/held.py" "$PORT" "$1" "$WORKDIR/$1.got" \
 	    "$WAIT_SECONDS" > "$WORKDIR/$1.how" &
 	echo $! > "$WORKDIR/$1.pid"
