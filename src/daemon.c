@@ -702,6 +702,11 @@ daemon_run(struct daemon_options *opt)
 			opt->handover_listeners = d->opt.handover_listeners;
 			/* The record holds the passed sockets now. */
 			opt->passed = 0;
+			/*
+			 * --ready-fd was written and closed at this start: its
+			 * number may be a client's socket by now.
+			 */
+			opt->ready_fd = d->opt.ready_fd;
 			result = DAEMON_AGAIN;
 		}
 	}
