@@ -12,6 +12,11 @@
 : "${PINGPONG:=${abs_top_builddir:-.}/pingpong}"
 SECONDS_PER_ROW=${BENCH_SECONDS:-5}
 IDLE=10000
+# The row with the most connections all busy at once; make bench hands its
+# load over with SIGUSR2 too, so both name it here once.
+ALL_ACTIVE_LABEL="5,000 conns all active, 1 x 32 B each"
+ALL_ACTIVE_CONNS=5000
+ALL_ACTIVE_ARGS="-C $ALL_ACTIVE_CONNS -d 1 -s 32"
 
 # The server is pinned to CPU 0 and the client to CPU 1 when there are two.
 if [ "$(nproc)" -ge 2 ]; then
@@ -35,7 +40,8 @@ bench_loads() {
 	"$1" "50 conns, 16 x 32 B in flight each" -C 50 -d 16 -s 32
 	"$1" "10 conns, 4 x 16 KiB in flight each" -C 10 -d 4 -s 16384
 	"$1" "connect, one line, close; 10 at a time" --cycle -C 10 -s 32
-	"$1" "5,000 conns all active, 1 x 32 B each" -C 5000 -d 1 -s 32
+	# shellcheck disable=SC2086 # the arguments are split at spaces
+	"$1" "$ALL_ACTIVE_LABEL" $ALL_ACTIVE_ARGS
 	# How the same load, one line in flight per connection, fares as
 	# connections grow.
 	"$1" "scaling: 10 conns, 1 x 32 B each" -C 10 -d 1 -s 32
@@ -63,10 +69,10 @@ cpu_per_line() {
 }
 
 # bench_figures PINGPONG-ARGS...: one pingpong --bench run against PORT for
-# SECONDS_PER_ROW.  Sets FIG_LINES (lines/s), FIG_MB (MB/s), FIG_P50 and
-# FIG_P99 (us), FIG_CPU (the server's utime + stime over the run per echoed
-# line, ns: a cost that drifts less than a rate); or FIG_ERROR and returns 1
-# when the run failed.
+# SECONDS_PER_ROW.  Sets FIG_LINES (lines/s), FIG_MB (MB/s), FIG_P50,
+# FIG_P99 and FIG_MAX (us), FIG_CPU (the server's utime + stime over the
+# run per echoed line, ns: a cost that drifts less than a rate); or
+# FIG_ERROR and returns 1 when the run failed.
 bench_figures() {
 	_ticks=$(cpu_ticks)
 	# shellcheck disable=SC2086
@@ -86,6 +92,7 @@ bench_figures() {
 	FIG_MB=$(field "$WORKDIR/row.json" mb_per_sec)
 	FIG_P50=$(field "$WORKDIR/row.json" p50_us)
 	FIG_P99=$(field "$WORKDIR/row.json" p99_us)
+	FIG_MAX=$(field "$WORKDIR/row.json" max_us)
 	FIG_CPU=$(cpu_per_line "$_ticks" "$(field "$WORKDIR/row.json" lines)")
 }
 
