@@ -72,6 +72,30 @@ net_unix_make_way(const struct addr *addr, const char *path, char *err,
 	return 0;
 }
 
+/*
+ * Bind fd to addr and listen; on failure close it, and remove the file
+ * `path` if the bind made one.  Returns fd or -1.
+ */
+static int
+net_bind_listen(int fd, const struct addr *addr, int backlog,
+    const char *path, char *err, size_t errlen)
+{
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
+		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, backlog) == -1) {
+		snprintf(err, errlen, "listen %s: %s", addr->text,
+		    strerror(errno));
+		close(fd);
+		if (path != NULL)
+			(void)unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
 /* A listening Unix-domain socket, created with the process umask. */
 static int
 net_listen_unix(const struct addr *addr, int backlog, char *err,
@@ -88,20 +112,7 @@ net_listen_unix(const struct addr *addr, int backlog, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
-		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (listen(fd, backlog) == -1) {
-		snprintf(err, errlen, "listen %s: %s", addr->text,
-		    strerror(errno));
-		close(fd);
-		if (path != NULL)
-			(void)unlink(path);
-		return -1;
-	}
-	return fd;
+	return net_bind_listen(fd, addr, backlog, path, err, errlen);
 }
 
 int
@@ -159,18 +170,7 @@ net_listen(const struct addr *addr, int backlog, bool reuseport,
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
-	if (bind(fd, sa, addr->len) == -1) {
-		snprintf(err, errlen, "bind %s: %s", addr->text, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (listen(fd, backlog) == -1) {
-		snprintf(err, errlen, "listen %s: %s", addr->text,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return net_bind_listen(fd, addr, backlog, NULL, err, errlen);
 fail:
 	snprintf(err, errlen, "setsockopt for %s: %s", addr->text,
 	    strerror(errno));
