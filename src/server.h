@@ -420,6 +420,12 @@ void session_close(struct server *s, uint32_t token, enum server_close cause,
 void session_drop(struct server *s, uint32_t token, enum server_refuse cause,
     const char *detail);
 
+/*
+ * Take a connection out of every list, table and buffer and free its
+ * slot, leaving its descriptor open: closing it is the caller's choice.
+ */
+void session_detach(struct server *s, uint32_t token);
+
 /* Close after a failed system call, with its errno as the reason. */
 void session_fail(struct server *s, uint32_t token, const char *call);
 

@@ -124,17 +124,13 @@ session_end_input(struct server *s, uint32_t token, enum conn_end why)
 	session_track_line(s, token, held, false);
 }
 
-/* Free a connection's slot and descriptor, and say why in the debug log. */
-static void
-session_release(struct server *s, uint32_t token, const char *why)
+void
+session_detach(struct server *s, uint32_t token)
 {
 	struct slot *sl = server_slot(s, token);
 
-	log_debug("%sconnection %llu closed: %s", s->tag, session_id(s, token),
-	    why);
 	/* libev requires the watcher stopped before close() and reuse. */
 	ev_io_stop(s->loop, &sl->io);
-	close(sl->io.fd);
 	if (s->proxy[token] != NULL)
 		session_proxy_forget(s, token);
 	else if (conn_held(&sl->conn) > 0)
@@ -145,6 +141,18 @@ session_release(struct server *s, uint32_t token, const char *why)
 	if (sl->peer != PEERS_NONE)
 		server_peer_remove(s, sl->peer);
 	slab_give(&s->slab, token);
+}
+
+/* Free a connection's slot and descriptor, and say why in the debug log. */
+static void
+session_release(struct server *s, uint32_t token, const char *why)
+{
+	int fd = server_slot(s, token)->io.fd;
+
+	log_debug("%sconnection %llu closed: %s", s->tag, session_id(s, token),
+	    why);
+	session_detach(s, token);
+	close(fd);
 	counter_set(&s->stats.open, s->slab.used);
 	session_publish(s);
 	/* A descriptor just came free: accept may work again. */

@@ -51,25 +51,6 @@ session_peer_address(struct server *s, uint32_t index,
 	return sizeof(struct sockaddr_in6);
 }
 
-/* Forget a connection without closing it: its descriptor goes to the record. */
-static void
-session_forget(struct server *s, uint32_t token)
-{
-	struct slot *sl = server_slot(s, token);
-
-	ev_io_stop(s->loop, &sl->io);
-	if (s->proxy[token] != NULL)
-		session_proxy_forget(s, token);
-	else if (conn_held(&sl->conn) > 0)
-		timeout_remove(&s->line_list, token);
-	s->held -= conn_held(&sl->conn) + conn_unsent(&sl->conn);
-	conn_abort(&sl->conn, &s->pool);
-	timeout_remove(&s->idle_list, token);
-	if (sl->peer != PEERS_NONE)
-		server_peer_remove(s, sl->peer);
-	slab_give(&s->slab, token);
-}
-
 unsigned
 session_export_all(struct server *s, struct handover_writer *w)
 {
@@ -114,7 +95,8 @@ session_export_all(struct server *s, struct handover_writer *w)
 			    c->buf->off;
 		handover_put_conn(w, &rec);
 		session_cloexec(sl->io.fd, false);
-		session_forget(s, token);
+		/* Its descriptor is the record's now: not closed. */
+		session_detach(s, token);
 		n++;
 	}
 	counter_set(&s->stats.open, 0);
