@@ -550,6 +550,39 @@ upgrade_fallback(struct daemon *d)
 	    closed);
 }
 
+/*
+ * The descriptors a record names, one byte per number, so that a record
+ * naming the same one twice is caught in constant time per descriptor.
+ */
+struct upgrade_named {
+	unsigned char *has;
+	size_t size;
+};
+
+static bool
+upgrade_named_has(const struct upgrade_named *n, int fd)
+{
+	return fd >= 0 && (size_t)fd < n->size && n->has[fd];
+}
+
+/* Name fd; -1 when memory runs out. */
+static int
+upgrade_named_add(struct upgrade_named *n, int fd)
+{
+	if ((size_t)fd >= n->size) {
+		size_t size = ((size_t)fd + 1) * 2;
+		unsigned char *p = realloc(n->has, size);
+
+		if (p == NULL)
+			return -1;
+		memset(p + n->size, 0, size - n->size);
+		n->has = p;
+		n->size = size;
+	}
+	n->has[fd] = 1;
+	return 0;
+}
+
 void
 daemon_upgrade_take(struct daemon *d)
 {
@@ -557,8 +590,9 @@ daemon_upgrade_take(struct daemon *d)
 	struct handover_daemon part;
 	struct stat st;
 	char why[UPGRADE_WHY_MAX] = "no record";
-	int fd = d->opt.handover_fd, *keep = NULL, worker;
-	unsigned nkeep = 0;
+	int fd = d->opt.handover_fd, worker;
+	struct upgrade_named named = { NULL, 0 };
+	unsigned nlisteners = 0;
 	void *map = MAP_FAILED;
 
 	d->opt.handover_fd = -1;
@@ -600,9 +634,8 @@ daemon_upgrade_take(struct daemon *d)
 				c->closed[i] += f.closed[i];
 		}
 	}
-	keep = calloc((size_t)r.nlisteners + r.nconnections + 1, sizeof(int));
 	d->taken = calloc((size_t)r.nconnections + 1, sizeof(*d->taken));
-	if (keep == NULL || d->taken == NULL) {
+	if (d->taken == NULL) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto unreadable;
 	}
@@ -614,30 +647,41 @@ daemon_upgrade_take(struct daemon *d)
 		/* As many workers as before: each takes its own back. */
 		worker = l.worker != HANDOVER_OWNER && r.nworkers == d->count &&
 		    l.worker < d->count ? l.worker : -1;
-		if (upgrade_kept(l.fd, keep, nkeep) ||
+		if (upgrade_named_has(&named, l.fd) ||
 		    !upgrade_keep_listener(d, l.fd, l.kind, l.text, worker)) {
 			log_warn("hand-over: descriptor %d is no listening"
 			    " socket of %s; left out", l.fd, l.text);
 			continue;
 		}
-		keep[nkeep++] = l.fd;
+		if (upgrade_named_add(&named, l.fd) == -1) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto unreadable;
+		}
+		nlisteners++;
 	}
 	for (uint32_t i = 0; i < r.nconnections; i++) {
 		struct handover_conn *c = &d->taken[d->ntaken];
 
 		if (handover_next_conn(&r, c, why, sizeof(why)) == -1)
 			goto unreadable;
-		if (upgrade_kept(c->fd, keep, nkeep) ||
-		    fcntl(c->fd, F_GETFD) == -1) {
+		/*
+		 * Open, and close-on-exec again as the daemon's own sockets
+		 * are: one system call for both, ten thousand times over.
+		 */
+		if (upgrade_named_has(&named, c->fd) ||
+		    fcntl(c->fd, F_SETFD, FD_CLOEXEC) == -1) {
 			log_warn("hand-over: connection %llu's descriptor %d is"
 			    " not there; left out", (unsigned long long)c->id,
 			    c->fd);
 			continue;
 		}
-		keep[nkeep++] = c->fd;
+		if (upgrade_named_add(&named, c->fd) == -1) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto unreadable;
+		}
 		d->ntaken++;
 	}
-	free(keep);
+	free(named.has);
 	atomic_store(&d->serial, part.serial);
 	d->reloads_ok = part.reloads_ok;
 	d->reloads_failed = part.reloads_failed;
@@ -646,7 +690,7 @@ daemon_upgrade_take(struct daemon *d)
 	if (r.flags & HANDOVER_STOPPING)
 		d->stop_after = true;
 	log_info("hand-over: a version %u record: %u listener(s), %u"
-	    " connection(s)", r.version, nkeep - d->ntaken, d->ntaken);
+	    " connection(s)", r.version, nlisteners, d->ntaken);
 	return;
 
 unreadable:
@@ -667,7 +711,7 @@ unreadable:
 		d->handed_cfg->nlisten = 0;
 	d->opt.passed = 0;
 	d->ntaken = 0;
-	free(keep);
+	free(named.has);
 	if (map != MAP_FAILED)
 		munmap(map, (size_t)st.st_size);
 	d->record = NULL;
