@@ -71,3 +71,9 @@ bufpool_put(struct bufpool *p, void *buf, uint32_t size)
 	p->free_list = buf;
 	p->idle++;
 }
+
+void *
+bufpool_grow(struct bufpool *p, void *buf, uint32_t to)
+{
+	return realloc(buf, (size_t)p->header + to);
+}

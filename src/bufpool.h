@@ -35,4 +35,11 @@ void bufpool_destroy(struct bufpool *p);
 void *bufpool_get(struct bufpool *p, uint32_t size);
 void bufpool_put(struct bufpool *p, void *buf, uint32_t size);
 
+/*
+ * buf, a buffer from bufpool_get(), with room for header + `to` bytes now
+ * (its contents kept), or NULL when memory is exhausted (buf is then as it
+ * was).
+ */
+void *bufpool_grow(struct bufpool *p, void *buf, uint32_t to);
+
 #endif

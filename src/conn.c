@@ -48,7 +48,7 @@ static void
 conn_release(struct conn *c, struct bufpool *pool)
 {
 	if (c->buf != NULL)
-		bufpool_put(pool, c->buf, c->buf->size);
+		bufpool_put(pool, c->buf, c->buf->cap);
 	c->buf = NULL;
 }
 
@@ -129,8 +129,15 @@ conn_commit(struct conn *c, struct bufpool *pool, const char *data,
 		b = bufpool_get(pool, pool->size);
 		if (b == NULL)
 			return -1;
-		b->size = pool->size;
+		b->size = b->cap = pool->size;
 		b->off = b->pending = b->held = 0;
+		c->buf = b;
+	} else if (keep > b->cap) {
+		/* A hand-over's small buffer: room for max_line now. */
+		b = bufpool_grow(pool, b, b->size);
+		if (b == NULL)
+			return -1;
+		b->cap = b->size;
 		c->buf = b;
 	}
 	/* Keep the suffix of held + data that the kernel did not take. */

@@ -79,9 +79,17 @@ enum conn_interest {
 	CONN_WANT_WRITE,
 };
 
-/* What a connection holds, at the start of its pool buffer. */
+/*
+ * What a connection holds, at the start of its pool buffer.  A buffer has
+ * room for max_line bytes (cap == size), except one that a hand-over
+ * filled with what it held: that one has room for just those bytes, and
+ * grows to size when more must be kept.  Faulting in a page of max_line
+ * for each of thousands of such connections is what a hand-over would
+ * otherwise spend most of its pause on.
+ */
 struct conn_buf {
 	uint32_t size;                  /* bytes of data: the max_line it was taken for */
+	uint32_t cap;                   /* bytes of data allocated, <= size */
 	uint32_t off;                   /* first pending byte in data */
 	uint32_t pending;               /* echo bytes the kernel has not taken */
 	uint32_t held;                  /* bytes after the last newline, < size */

@@ -15,17 +15,6 @@
 
 #include "handover.h"
 
-/* Keep fd open across an exec, or not. */
-static void
-session_cloexec(int fd, bool on)
-{
-	int flags = fcntl(fd, F_GETFD);
-
-	if (flags != -1)
-		(void)fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC :
-		    flags & ~FD_CLOEXEC);
-}
-
 /*
  * The address the shared table counts a connection under, as a socket
  * address that gives the same key: IP keys as IPv6 (IPv4 mapped), the
@@ -94,7 +83,8 @@ session_export_all(struct server *s, struct handover_writer *w)
 			rec.data = (const unsigned char *)c->buf->data +
 			    c->buf->off;
 		handover_put_conn(w, &rec);
-		session_cloexec(sl->io.fd, false);
+		/* Kept across the exec; FD_CLOEXEC is a socket's only flag. */
+		(void)fcntl(sl->io.fd, F_SETFD, 0);
 		/* Its descriptor is the record's now: not closed. */
 		session_detach(s, token);
 		n++;
@@ -132,7 +122,8 @@ session_import(struct server *s, const struct handover_conn *c,
 		pthread_mutex_unlock(&s->role.peers->lock);
 	}
 	if (c->pending + c->held > 0) {
-		b = bufpool_get(&s->pool, c->size);
+		/* Just what it holds: it grows to max_line if it must. */
+		b = bufpool_get(&s->pool, c->pending + c->held);
 		if (b == NULL) {
 			if (sl->peer != PEERS_NONE)
 				server_peer_remove(s, sl->peer);
@@ -140,6 +131,7 @@ session_import(struct server *s, const struct handover_conn *c,
 			return -1;
 		}
 		b->size = c->size;
+		b->cap = c->pending + c->held;
 		b->off = 0;
 		b->pending = c->pending;
 		b->held = c->held;
@@ -149,7 +141,7 @@ session_import(struct server *s, const struct handover_conn *c,
 		s->proxy[token] = calloc(1, sizeof(*s->proxy[token]));
 		if (s->proxy[token] == NULL) {
 			if (b != NULL)
-				bufpool_put(&s->pool, b, b->size);
+				bufpool_put(&s->pool, b, b->cap);
 			if (sl->peer != PEERS_NONE)
 				server_peer_remove(s, sl->peer);
 			slab_give(&s->slab, token);
@@ -167,7 +159,7 @@ session_import(struct server *s, const struct handover_conn *c,
 	s->ids[token] = c->id != 0 ? c->id : atomic_fetch_add_explicit(
 	    s->role.serial, 1, memory_order_relaxed) + 1;
 	s->held += (uint64_t)c->pending + c->held;
-	session_cloexec(c->fd, true);
+	/* Close-on-exec again since daemon_upgrade_take(). */
 	session_watch(s, token, c->fd);
 	*tokenp = token;
 	return 0;

@@ -9,7 +9,7 @@
  *
  *   [0] [1]   max_line, little-endian, folded into 1..FUZZ_MAX_LINE
  *   [2]       flags: FUZZ_FLAG_EOF, FUZZ_FLAG_EARLY, FUZZ_FLAG_BYTES,
- *             FUZZ_FLAG_HEADER
+ *             FUZZ_FLAG_HEADER, FUZZ_FLAG_HANDED
  *   [3]       how many control bytes follow
  *   [4..]     the control bytes, then the payload
  *
@@ -33,6 +33,7 @@
 #define FUZZ_FLAG_EARLY 0x02    /* ... before its pending echo is drained */
 #define FUZZ_FLAG_BYTES 0x04    /* bytes framing: every byte is echoed at once */
 #define FUZZ_FLAG_HEADER 0x08   /* starts awaiting a PROXY header */
+#define FUZZ_FLAG_HANDED 0x10   /* a hand-over after every step: small buffers */
 #define FUZZ_READ_ROOM 0        /* control byte: read as much as allowed */
 #define FUZZ_WRITE_EAGAIN 0     /* control byte: the kernel takes nothing */
 #define FUZZ_WRITE_ALL 255      /* control byte: the kernel takes everything */
@@ -269,6 +270,32 @@ fuzz_drain(struct fuzz *f)
 	}
 }
 
+/*
+ * What a hand-over does to a connection that holds bytes: the new image
+ * gives it a buffer with room for just those, to grow when it must.
+ */
+static void
+fuzz_hand_over(struct fuzz *f)
+{
+	struct conn_buf *b = f->c.buf, *small;
+	uint32_t used;
+
+	if (b == NULL)
+		return;
+	used = b->pending + b->held;
+	FUZZ_CHECK(f, used > 0);
+	small = bufpool_get(&f->pool, used);
+	FUZZ_CHECK(f, small != NULL);
+	small->size = b->size;
+	small->cap = used;
+	small->off = 0;
+	small->pending = b->pending;
+	small->held = b->held;
+	memcpy(small->data, b->data + b->off, used);
+	bufpool_put(&f->pool, b, b->cap);
+	f->c.buf = small;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -306,6 +333,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			fuzz_read(&f);
 		fuzz_check_state(&f);
+		if (flags & FUZZ_FLAG_HANDED)
+			fuzz_hand_over(&f);
 	}
 
 	if (flags & FUZZ_FLAG_EOF) {

@@ -336,6 +336,70 @@ START_TEST(test_max_line_follows_pool_until_bytes_are_held)
 }
 END_TEST
 
+/* What a hand-over leaves: a buffer with room for just what it held. */
+static void
+shrink_to_held(void)
+{
+	struct conn_buf *b = c.buf, *small;
+	uint32_t used = b->pending + b->held;
+
+	small = bufpool_get(&pool, used);
+	ck_assert_ptr_nonnull(small);
+	small->size = b->size;
+	small->cap = used;
+	small->off = 0;
+	small->pending = b->pending;
+	small->held = b->held;
+	memcpy(small->data, b->data + b->off, used);
+	bufpool_put(&pool, b, b->cap);
+	c.buf = small;
+}
+
+START_TEST(test_handed_buffer_grows_to_max_line)
+{
+	uint32_t idle;
+
+	feed_str("abc");
+	shrink_to_held();
+	idle = pool.idle;
+	ck_assert_uint_eq(c.buf->cap, 3);
+	ck_assert_uint_eq(conn_max_line(&c, &pool), 16);
+	ck_assert_uint_eq(conn_read_room(&c, &pool), 13);
+	/* Up to max_line held: the buffer must grow, and keeps "abc". */
+	feed_str("defghijklmno");
+	ck_assert_uint_eq(c.buf->cap, 16);
+	ck_assert_uint_eq(conn_held(&c), 15);
+	feed_str("p");
+	assert_out("abcdefghijklmnop");
+	ck_assert_ptr_null(c.buf);
+	/* Grown to the pool's size, it is pooled like any other. */
+	ck_assert_uint_eq(pool.idle, idle + 1);
+}
+END_TEST
+
+START_TEST(test_handed_buffer_is_freed_not_pooled)
+{
+	uint32_t idle;
+
+	/* Echo owed and a partial line, handed over, then both finish. */
+	feed("abc\nde", 6, 2);
+	shrink_to_held();
+	idle = pool.idle;
+	ck_assert_uint_eq(c.buf->cap, 4);
+	ck_assert_uint_eq(conn_unsent(&c), 2);
+	ck_assert_uint_eq(conn_held(&c), 2);
+	drain(UNLIMITED);
+	ck_assert_int_eq(c.state, CONN_READING);
+	ck_assert_uint_eq(c.buf->cap, 4);
+	feed_str("f\n");
+	assert_out("abc\ndef\n");
+	ck_assert_ptr_null(c.buf);
+	/* Too small for the pool: back to free(), never to the free list. */
+	ck_assert_uint_eq(pool.idle, idle);
+	ck_assert_uint_eq(pool.out, 0);
+}
+END_TEST
+
 START_TEST(test_abort_frees_buffer)
 {
 	feed("abc\nde", 6, 0);
@@ -529,6 +593,8 @@ conn_suite(void)
 	tcase_add_test(tc, test_end_keeps_its_first_reason);
 	tcase_add_test(tc, test_header_reads_nothing_into_the_echo);
 	tcase_add_test(tc, test_header_ended_closes);
+	tcase_add_test(tc, test_handed_buffer_grows_to_max_line);
+	tcase_add_test(tc, test_handed_buffer_is_freed_not_pooled);
 	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;
