@@ -198,6 +198,23 @@ conn_finish(struct conn *c, struct bufpool *pool, enum conn_end why)
 	conn_settle(c);
 }
 
+struct conn_buf *
+conn_buf_carried(struct bufpool *pool, uint32_t size, const char *data,
+    uint32_t pending, uint32_t held)
+{
+	struct conn_buf *b = bufpool_get(pool, pending + held);
+
+	if (b == NULL)
+		return NULL;
+	b->size = size;
+	b->cap = pending + held;
+	b->off = 0;
+	b->pending = pending;
+	b->held = held;
+	memcpy(b->data, data, (size_t)pending + held);
+	return b;
+}
+
 void
 conn_abort(struct conn *c, struct bufpool *pool)
 {

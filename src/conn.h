@@ -165,6 +165,15 @@ void conn_finish(struct conn *c, struct bufpool *pool, enum conn_end why);
 /* Give the buffer back and close, whatever is pending (a socket error). */
 void conn_abort(struct conn *c, struct bufpool *pool);
 
+/*
+ * A buffer for bytes a hand-over carried: `pending` bytes of echo, then
+ * `held` of a partial line, at data, under max_line `size`.  It has room
+ * for just those (cap); conn_commit() grows it when it must.  NULL when
+ * memory is exhausted.
+ */
+struct conn_buf *conn_buf_carried(struct bufpool *pool, uint32_t size,
+    const char *data, uint32_t pending, uint32_t held);
+
 enum conn_interest conn_interest(const struct conn *c);
 
 #endif

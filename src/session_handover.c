@@ -122,20 +122,14 @@ session_import(struct server *s, const struct handover_conn *c,
 		pthread_mutex_unlock(&s->role.peers->lock);
 	}
 	if (c->pending + c->held > 0) {
-		/* Just what it holds: it grows to max_line if it must. */
-		b = bufpool_get(&s->pool, c->pending + c->held);
+		b = conn_buf_carried(&s->pool, c->size,
+		    (const char *)c->data, c->pending, c->held);
 		if (b == NULL) {
 			if (sl->peer != PEERS_NONE)
 				server_peer_remove(s, sl->peer);
 			slab_give(&s->slab, token);
 			return -1;
 		}
-		b->size = c->size;
-		b->cap = c->pending + c->held;
-		b->off = 0;
-		b->pending = c->pending;
-		b->held = c->held;
-		memcpy(b->data, c->data, (size_t)c->pending + c->held);
 	}
 	if (c->state == CONN_HEADER) {
 		s->proxy[token] = calloc(1, sizeof(*s->proxy[token]));

@@ -278,20 +278,13 @@ static void
 fuzz_hand_over(struct fuzz *f)
 {
 	struct conn_buf *b = f->c.buf, *small;
-	uint32_t used;
 
 	if (b == NULL)
 		return;
-	used = b->pending + b->held;
-	FUZZ_CHECK(f, used > 0);
-	small = bufpool_get(&f->pool, used);
+	FUZZ_CHECK(f, b->pending + b->held > 0);
+	small = conn_buf_carried(&f->pool, b->size, b->data + b->off,
+	    b->pending, b->held);
 	FUZZ_CHECK(f, small != NULL);
-	small->size = b->size;
-	small->cap = used;
-	small->off = 0;
-	small->pending = b->pending;
-	small->held = b->held;
-	memcpy(small->data, b->data + b->off, used);
 	bufpool_put(&f->pool, b, b->cap);
 	f->c.buf = small;
 }

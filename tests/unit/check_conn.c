@@ -341,16 +341,10 @@ static void
 shrink_to_held(void)
 {
 	struct conn_buf *b = c.buf, *small;
-	uint32_t used = b->pending + b->held;
 
-	small = bufpool_get(&pool, used);
+	small = conn_buf_carried(&pool, b->size, b->data + b->off, b->pending,
+	    b->held);
 	ck_assert_ptr_nonnull(small);
-	small->size = b->size;
-	small->cap = used;
-	small->off = 0;
-	small->pending = b->pending;
-	small->held = b->held;
-	memcpy(small->data, b->data + b->off, used);
 	bufpool_put(&pool, b, b->cap);
 	c.buf = small;
 }
