@@ -20,6 +20,19 @@ net_unix_path(const struct addr *addr)
 	return sun->sun_path[0] != '\0' ? sun->sun_path : NULL;
 }
 
+/* A non-blocking stream socket of addr's family, or -1 with err set. */
+static int
+net_socket(const struct addr *addr, char *err, size_t errlen)
+{
+	int fd = socket(addr->ss.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		snprintf(err, errlen, "socket for %s: %s", addr->text,
+		    strerror(errno));
+	return fd;
+}
+
 /*
  * Make way for a Unix socket at path: a socket file left by a daemon that
  * is gone (nothing accepts on it) is removed; a live socket, or a file
@@ -44,12 +57,9 @@ net_unix_make_way(const struct addr *addr, const char *path, char *err,
 		    " socket; left as it is", addr->text);
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "socket for %s: %s", addr->text,
-		    strerror(errno));
+	fd = net_socket(addr, err, errlen);
+	if (fd == -1)
 		return -1;
-	}
 	live = connect(fd, (const struct sockaddr *)&addr->ss, addr->len) ==
 	    0 || errno == EAGAIN;
 	saved = errno;
@@ -106,12 +116,9 @@ net_listen_unix(const struct addr *addr, int backlog, char *err,
 
 	if (path != NULL && net_unix_make_way(addr, path, err, errlen) == -1)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "socket for %s: %s", addr->text,
-		    strerror(errno));
+	fd = net_socket(addr, err, errlen);
+	if (fd == -1)
 		return -1;
-	}
 	return net_bind_listen(fd, addr, backlog, path, err, errlen);
 }
 
@@ -154,12 +161,9 @@ net_listen(const struct addr *addr, int backlog, bool reuseport,
 
 	if (sa->sa_family == AF_UNIX)
 		return net_listen_unix(addr, backlog, err, errlen);
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "socket for %s: %s", addr->text,
-		    strerror(errno));
+	fd = net_socket(addr, err, errlen);
+	if (fd == -1)
 		return -1;
-	}
 	/* A restart must not wait for the old connections' TIME_WAIT. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto fail;
