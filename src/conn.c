@@ -154,6 +154,110 @@ conn_commit(struct conn *c, struct bufpool *pool, const char *data,
 	return 0;
 }
 
+/*
+ * Where the echo may be cut in the n bytes at p, which start right after
+ * the last cut: after the last newline, or wherever a run without one
+ * reaches max bytes (a fragment), wherever the reads happened to end.
+ * Returns the bytes up to the last cut, and counts newlines and fragments.
+ */
+static size_t
+conn_cut(const char *p, size_t n, uint32_t max, struct conn_echo *echo)
+{
+	size_t at = 0, cut = 0;
+
+	while (at < n) {
+		size_t limit = cut + max < n ? cut + max : n;
+		const char *nl = memchr(p + at, '\n', limit - at);
+
+		if (nl != NULL) {
+			at = cut = (size_t)(nl + 1 - p);
+			echo->lines++;
+		} else if (limit - cut == max) {
+			at = cut = limit;
+			echo->fragments++;
+		} else {
+			break;
+		}
+	}
+	return cut;
+}
+
+/*
+ * Room for need bytes: max_line while that is enough, else at least twice
+ * what b had, so that a long run of receives copies each byte a bounded
+ * number of times.
+ */
+static uint32_t
+conn_grown_cap(const struct conn_buf *b, uint32_t size, size_t need)
+{
+	uint64_t cap = size;
+
+	if (need > cap && b != NULL && (uint64_t)b->cap * 2 > cap)
+		cap = (uint64_t)b->cap * 2;
+	if (need > cap)
+		cap = need;
+	return cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+}
+
+int
+conn_owe(struct conn *c, struct bufpool *pool, const char *data, size_t n,
+    bool pinned, struct conn_buf **replaced, struct conn_echo *echo)
+{
+	struct conn_buf *b = c->buf;
+	size_t kept, need, cut;
+
+	memset(echo, 0, sizeof(*echo));
+	*replaced = NULL;
+	kept = conn_unsent(c) + conn_held(c);
+	need = kept + n;
+	if (need > UINT32_MAX)
+		return -1;
+	if (b == NULL || (pinned && b->off + need > b->cap)) {
+		/* A fresh buffer; a pinned one is left as it is for the caller. */
+		uint32_t size = b != NULL ? b->size : pool->size;
+		uint32_t cap = conn_grown_cap(b, size, need);
+		struct conn_buf *fresh = bufpool_get(pool, cap);
+
+		if (fresh == NULL)
+			return -1;
+		fresh->size = size;
+		fresh->cap = cap;
+		fresh->off = 0;
+		fresh->pending = b != NULL ? b->pending : 0;
+		fresh->held = b != NULL ? b->held : 0;
+		if (b != NULL)
+			memcpy(fresh->data, b->data + b->off, kept);
+		*replaced = b;
+		b = c->buf = fresh;
+	} else if (b->off + need > b->cap) {
+		if (b->off > 0) {
+			memmove(b->data, b->data + b->off, kept);
+			b->off = 0;
+		}
+		if (need > b->cap) {
+			uint32_t cap = conn_grown_cap(b, b->size, need);
+			struct conn_buf *grown = bufpool_grow(pool, b, cap);
+
+			if (grown == NULL)
+				return -1;
+			b = c->buf = grown;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->data + b->off + kept, data, n);
+	if (c->framing == CONN_FRAMING_BYTES) {
+		cut = b->held + n;
+		echo->lines = conn_count_lines(data, n);
+	} else {
+		cut = conn_cut(b->data + b->off + b->pending, b->held + n,
+		    b->size, echo);
+	}
+	b->pending += (uint32_t)cut;
+	b->held = (uint32_t)(b->held + n - cut);
+	conn_settle(c);
+	return 0;
+}
+
 void
 conn_pending(const struct conn *c, const char **data, size_t *len)
 {

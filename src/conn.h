@@ -46,6 +46,7 @@
 #ifndef PINGPONGD_CONN_H
 #define PINGPONGD_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,27 @@ void conn_plan(const struct conn *c, const struct bufpool *pool,
  */
 int conn_commit(struct conn *c, struct bufpool *pool, const char *data,
     size_t n, const struct conn_echo *echo, size_t written);
+
+/*
+ * n > 0 bytes arrived and nothing is written now: they join what the
+ * connection owes, cut into lines and fragments exactly as reads of any
+ * size would have cut them.  This is how a completion ring receives: its
+ * bytes may come while echo is still pending (the receive runs ahead of
+ * back-pressure), so in Writing they are taken too, and the buffer grows
+ * past max_line for them; the caller bounds that by stopping receives.
+ * Only in Reading or Writing with input not ended.  The lines and
+ * fragments of the new echo go into echo (its other fields are unset).
+ *
+ * pinned says the kernel is reading the pending bytes where they are (a
+ * send in flight): they are not moved, and when more room is needed the
+ * connection takes a new buffer and the old one is left in *replaced, for
+ * the caller to give back (bufpool_put with its cap) once the kernel is
+ * done; else *replaced is NULL.  Returns 0, or -1 when no buffer could be
+ * had: nothing changed, and the caller must close the connection.
+ */
+int conn_owe(struct conn *c, struct bufpool *pool, const char *data,
+    size_t n, bool pinned, struct conn_buf **replaced,
+    struct conn_echo *echo);
 
 /* The echo the kernel has not taken yet, while Writing. */
 void conn_pending(const struct conn *c, const char **data, size_t *len);

@@ -450,6 +450,149 @@ START_TEST(test_random_chunking_is_byte_exact)
 }
 END_TEST
 
+/* Owe s (a ring's receive): nothing is written now. */
+static struct conn_echo
+owe_str(const char *s, bool pinned)
+{
+	struct conn_buf *replaced;
+	struct conn_echo echo;
+
+	ck_assert_int_eq(conn_owe(&c, &pool, s, strlen(s), pinned, &replaced,
+	    &echo), 0);
+	if (replaced != NULL)
+		bufpool_put(&pool, replaced, replaced->cap);
+	return echo;
+}
+
+START_TEST(test_owe_reading_echoes_lines_and_holds_the_rest)
+{
+	struct conn_echo echo = owe_str("one\ntwo\nthr", false);
+
+	ck_assert_uint_eq(echo.lines, 2);
+	ck_assert_uint_eq(echo.fragments, 0);
+	ck_assert_int_eq(c.state, CONN_WRITING);
+	ck_assert_uint_eq(conn_unsent(&c), 8);
+	ck_assert_uint_eq(conn_held(&c), 3);
+	drain(UNLIMITED);
+	assert_out("one\ntwo\n");
+	ck_assert_int_eq(c.state, CONN_READING);
+	echo = owe_str("ee\n", false);
+	ck_assert_uint_eq(echo.lines, 1);
+	drain(UNLIMITED);
+	assert_out("one\ntwo\nthree\n");
+	ck_assert_ptr_null(c.buf);
+}
+END_TEST
+
+/* While Writing, bytes are owed past max_line, cut as reads would cut. */
+START_TEST(test_owe_while_writing_cuts_fragments_at_max_line)
+{
+	struct conn_echo echo;
+
+	owe_str("ab\n", false);
+	/* 40 bytes with no newline, max_line 16: two fragments, 8 held. */
+	echo = owe_str("0123456789abcdefghijklmnopqrstuvwxyzABCD", false);
+	ck_assert_uint_eq(echo.fragments, 2);
+	ck_assert_uint_eq(echo.lines, 0);
+	ck_assert_uint_eq(conn_unsent(&c), 3 + 32);
+	ck_assert_uint_eq(conn_held(&c), 8);
+	echo = owe_str("EFGH\n", false);
+	ck_assert_uint_eq(echo.lines, 1);
+	ck_assert_uint_eq(conn_held(&c), 0);
+	conn_finish(&c, &pool, CONN_END_CLIENT);
+	while (c.state == CONN_WRITING)
+		drain(5);
+	assert_out("ab\n0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH\n");
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+}
+END_TEST
+
+/* A send in flight reads the pending bytes: they never move under it. */
+START_TEST(test_owe_pinned_leaves_the_old_buffer_whole)
+{
+	struct conn_buf *before, *replaced;
+	struct conn_echo echo;
+	const char *data;
+	size_t len;
+
+	owe_str("0123456789\n", false);
+	before = c.buf;
+	conn_pending(&c, &data, &len);
+	ck_assert_uint_eq(len, 11);
+	ck_assert_int_eq(conn_owe(&c, &pool, "abcdefghij\n", 11, true,
+	    &replaced, &echo), 0);
+	/* 22 bytes do not fit in 16: a new buffer, the old one left alone. */
+	ck_assert_ptr_eq(replaced, before);
+	ck_assert_ptr_ne(c.buf, before);
+	ck_assert(memcmp(data, "0123456789\n", 11) == 0);
+	ck_assert_uint_eq(conn_unsent(&c), 22);
+	bufpool_put(&pool, replaced, replaced->cap);
+	/* The kernel took 11 bytes of the old buffer: the same 11 of the new. */
+	conn_wrote(&c, &pool, 11);
+	drain(UNLIMITED);
+	assert_out("abcdefghij\n");
+	ck_assert_int_eq(c.state, CONN_READING);
+}
+END_TEST
+
+/*
+ * Arbitrary input owed in arbitrary pieces, Writing or not, pinned or
+ * not, drained in arbitrary amounts: the echo is the input, and its lines
+ * and fragments are the ones reads of max_line at most would count.
+ */
+START_TEST(test_owe_random_pieces_match_reads)
+{
+	static char in[100000];
+	unsigned seed = 777u + (unsigned)_i;
+	uint32_t max_line = 1 + (uint32_t)(rand_r(&seed) % 300);
+	uint64_t lines = 0, fragments = 0, want_lines = 0, want_frags = 0;
+	size_t pos = 0, run = 0;
+
+	conn_abort(&c, &pool);
+	bufpool_destroy(&pool);
+	start(max_line);
+	for (size_t i = 0; i < sizeof(in); i++) {
+		int r = rand_r(&seed) % 100;
+
+		in[i] = r < 3 ? '\n' : (char)('a' + r % 26);
+		/* The contract: a cut at each newline and at max_line bytes. */
+		if (in[i] == '\n') {
+			want_lines++;
+			run = 0;
+		} else if (++run == max_line) {
+			want_frags++;
+			run = 0;
+		}
+	}
+	while (pos < sizeof(in)) {
+		size_t n = 1 + (size_t)rand_r(&seed) % 700;
+		struct conn_buf *replaced;
+		struct conn_echo echo;
+
+		if (n > sizeof(in) - pos)
+			n = sizeof(in) - pos;
+		ck_assert_int_eq(conn_owe(&c, &pool, in + pos, n,
+		    rand_r(&seed) % 2 == 0, &replaced, &echo), 0);
+		if (replaced != NULL)
+			bufpool_put(&pool, replaced, replaced->cap);
+		lines += echo.lines;
+		fragments += echo.fragments;
+		ck_assert_uint_lt(conn_held(&c), max_line);
+		pos += n;
+		if (c.state == CONN_WRITING && rand_r(&seed) % 3 != 0)
+			drain((size_t)rand_r(&seed) % 900);
+	}
+	conn_finish(&c, &pool, CONN_END_CLIENT);
+	while (c.state == CONN_WRITING)
+		drain((size_t)(rand_r(&seed) % 900));
+	ck_assert_int_eq(c.state, CONN_CLOSED);
+	ck_assert_uint_eq(outlen, sizeof(in));
+	ck_assert(memcmp(out, in, sizeof(in)) == 0);
+	ck_assert_uint_eq(lines, want_lines);
+	ck_assert_uint_eq(fragments, want_frags);
+}
+END_TEST
+
 START_TEST(test_bytes_framing_echoes_every_byte)
 {
 	conn_abort(&c, &pool);
@@ -590,6 +733,10 @@ conn_suite(void)
 	tcase_add_test(tc, test_handed_buffer_grows_to_max_line);
 	tcase_add_test(tc, test_handed_buffer_is_freed_not_pooled);
 	tcase_add_loop_test(tc, test_random_chunking_is_byte_exact, 0, 8);
+	tcase_add_test(tc, test_owe_reading_echoes_lines_and_holds_the_rest);
+	tcase_add_test(tc, test_owe_while_writing_cuts_fragments_at_max_line);
+	tcase_add_test(tc, test_owe_pinned_leaves_the_old_buffer_whole);
+	tcase_add_loop_test(tc, test_owe_random_pieces_match_reads, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;
 }
