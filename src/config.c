@@ -72,6 +72,9 @@ struct config_key {
 	    int: CONFIG_STORE_INT, uint32_t: CONFIG_STORE_U32)
 #define CONFIG_SPECIAL(f) offsetof(struct config, f), CONFIG_STORE_NONE
 
+/* The words of [server] io, indexed by enum config_io. */
+static const char *const config_io_names[] = { "epoll", "io_uring", NULL };
+
 /* The words of [connection] framing, indexed by enum config_framing. */
 static const char *const config_framing_names[] = { "lines", "bytes", NULL };
 
@@ -90,6 +93,8 @@ static const struct config_key config_keys[] = {
 	    CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_MAX_CONNECTIONS_MIN, CONFIG_MAX_CONNECTIONS_MAX, NULL },
 	{ "server", "workers", CONFIG_KIND_WORKERS, CONFIG_NUMBER(workers),
 	    CONFIG_DEFAULT_WORKERS, 1, CONFIG_WORKERS_MAX, NULL },
+	{ "server", "io", CONFIG_KIND_CHOICE, CONFIG_NUMBER(io),
+	    CONFIG_IO_EPOLL, 0, 0, config_io_names },
 	{ "server", "proxy_protocol", CONFIG_KIND_SWITCH, CONFIG_NUMBER(proxy_protocol),
 	    0, 0, 1, NULL },
 	{ "server", "proxy_from", CONFIG_KIND_CIDR_LIST, CONFIG_SPECIAL(proxy_from), 0, 0, 0, NULL },
@@ -594,8 +599,8 @@ void
 config_summary(const struct config *cfg, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u listener(s), max_connections %u, max_line %u,"
-	    " idle_timeout %ums", cfg->nlisten, cfg->max_connections,
-	    cfg->max_line, cfg->idle_timeout_ms);
+	    " idle_timeout %ums, io %s", cfg->nlisten, cfg->max_connections,
+	    cfg->max_line, cfg->idle_timeout_ms, config_io_names[cfg->io]);
 }
 
 int

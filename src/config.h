@@ -61,6 +61,12 @@ enum config_framing {
 	CONFIG_FRAMING_BYTES,           /* every byte: RFC 862 */
 };
 
+/* [server] io: how connections move their bytes. */
+enum config_io {
+	CONFIG_IO_EPOLL,                /* readiness: read and write calls */
+	CONFIG_IO_URING,                /* completions: an io_uring per worker */
+};
+
 /* Outcome of config_load(); the values are the sysexits(3) exit statuses. */
 enum config_status {
 	CONFIG_OK = 0,
@@ -74,6 +80,7 @@ struct config {
 	int backlog;                    /* [server] backlog: listen(2) queue length */
 	uint32_t defer_accept_ms;       /* [server] defer_accept: 0 = off */
 	uint32_t workers;               /* [server] workers: threads, 0 = auto (one per CPU) */
+	uint32_t io;                    /* [server] io: enum config_io */
 	uint32_t proxy_protocol;        /* [server] proxy_protocol: 1 = on */
 	struct addr_net proxy_from[CONFIG_PROXY_FROM_MAX]; /* [server] proxy_from */
 	unsigned nproxy_from;           /* entries of proxy_from in use */

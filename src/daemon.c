@@ -264,6 +264,13 @@ daemon_reload(struct daemon *d)
 		log_warn("workers: a change takes effect at restart; %u"
 		    " worker%s go%s on", d->count, d->count == 1 ? "" : "s",
 		    d->count == 1 ? "es" : "");
+	if (d->next.io != d->cfg.io) {
+		log_warn("io: a change takes effect at restart or at a"
+		    " hand-over (SIGUSR2); %s goes on", d->cfg.io ==
+		    CONFIG_IO_URING ? "io_uring" : "epoll");
+		/* The configuration in force says what the workers do. */
+		d->next.io = d->cfg.io;
+	}
 	d->reload = DAEMON_RELOAD_APPLYING;
 	daemon_post_reload(d, &d->next, true);
 }

@@ -398,7 +398,8 @@ handover_conn_sane(const struct handover_conn *c, char *why, size_t whylen)
 		return handover_fail(why, whylen, "end %u", c->end);
 	if (c->framing > CONN_FRAMING_BYTES)
 		return handover_fail(why, whylen, "framing %u", c->framing);
-	if (c->size > CONFIG_MAX_LINE_MAX || kept > c->size ||
+	if (c->size > CONFIG_MAX_LINE_MAX ||
+	    c->pending > (uint64_t)c->size + HANDOVER_OWED_MAX ||
 	    (kept > 0 && c->size == 0))
 		return handover_fail(why, whylen, "%llu bytes kept in %u",
 		    (unsigned long long)kept, c->size);

@@ -73,6 +73,12 @@ enum handover_listener {
 };
 
 /* The connection flags. */
+/*
+ * Most echo a connection may owe past its max_line.  Through io_uring a
+ * receive can run ahead of back-pressure by what the socket had buffered
+ * when it was stopped (ring.c), and that is owed echo too.
+ */
+#define HANDOVER_OWED_MAX (64u * 1024 * 1024)
 #define HANDOVER_REFUSE_HEADER 0x1      /* a PROXY header in its first bytes closes */
 #define HANDOVER_COUNTED 0x2            /* counted for max_per_ip under peer */
 

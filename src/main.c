@@ -294,6 +294,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "pingpongd: %s\n", err);
 		return status;
 	}
+	if (cfg.io == CONFIG_IO_URING &&
+	    ring_kernel_check(err, sizeof(err)) == -1) {
+		fprintf(stderr, "pingpongd: %s\n", err);
+		return CONFIG_INVALID;
+	}
 	if (test_only) {
 		printf("pingpongd: configuration %s%s OK\n",
 		    path != NULL ? path : "(built-in defaults)",

@@ -125,6 +125,9 @@ server_drain_now(struct server *s)
 		uint32_t token = s->idle_list.head;
 
 		session_end(s, token, CONN_END_SHUTDOWN);
+		/* Through a ring, the kernel's one chance is a submission. */
+		if (s->ring != NULL && s->idle_list.head == token)
+			ring_submit_now(s);
 		if (s->idle_list.head == token)
 			session_close(s, token, SERVER_CLOSE_SHUTDOWN,
 			    "shutdown timeout with echo pending");
@@ -196,6 +199,9 @@ server_give_over(struct server *s)
 	conns = s->ctl.handover_conns;
 	pthread_mutex_unlock(&s->ctl.lock);
 	nl = listener_export_all(s, listeners);
+	/* What each connection holds and owes is exact once nothing is in flight. */
+	if (s->ring != NULL)
+		ring_quiesce(s);
 	nc = session_export_all(s, conns);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	ev_timer_stop(s->loop, &s->line_timer);
@@ -508,6 +514,10 @@ server_init(struct server *s, const struct config *cfg,
 		server_destroy(s);
 		return EX_SERVER_OSERR;
 	}
+	if (cfg->io == CONFIG_IO_URING && ring_init(s, err, errlen) == -1) {
+		server_destroy(s);
+		return EX_SERVER_OSERR;
+	}
 	s->activated = role->activated;
 	if ((s->activated ? listener_adopt(s, err, errlen) :
 	    listener_apply(s, cfg, err, errlen)) == -1) {
@@ -589,6 +599,7 @@ server_destroy(struct server *s)
 		session_close(s, s->idle_list.head, SERVER_CLOSE_SHUTDOWN,
 		    "server exit");
 	listener_close_all(s);
+	ring_destroy(s);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	ev_timer_stop(s->loop, &s->line_timer);
 	ev_timer_stop(s->loop, &s->proxy_timer);

@@ -10,6 +10,9 @@
  *   session.c        a connection's I/O: read, echo, flush, close, timers
  *   session_proxy.c  reading a PROXY header off a balancer's connection
  *
+ *   ring.c           with io = io_uring, the ring connections' bytes go
+ *                    through instead of read and write calls
+ *
  * The pure parts beneath: slab.c (tokens), conn.c (the state machine),
  * timeout.c (timed lists), bufpool.c, peers.c, proxy.c.
  */
@@ -66,8 +69,12 @@ struct slot {
 	ev_io io;                       /* must stay first: callbacks cast it back;
 	                                   io.data holds a struct timeout_link */
 	struct conn conn;               /* the echo state machine */
-	uint8_t refuse_header;          /* an untrusted peer with proxy_protocol on:
+	uint8_t refuse_header : 1;      /* an untrusted peer with proxy_protocol on:
 	                                   a PROXY header in its first bytes closes */
+	uint8_t ring_recv : 1;          /* io_uring: a receive is armed */
+	uint8_t ring_send : 1;          /* io_uring: a send is in flight */
+	uint8_t ring_stopped : 1;       /* io_uring: its receive was cancelled
+	                                   (back-pressure, or input ended) */
 	uint32_t peer;                  /* entry in the shared peers table, PEERS_NONE
 	                                   before the PROXY header names the client */
 };
@@ -271,6 +278,8 @@ struct server {
 	struct server_figures carried;  /* figures from before a hand-over, set
 	                                   before the loop runs */
 	struct server_ctl ctl;          /* the owner's commands */
+	struct server_ring *ring;       /* io = io_uring: the ring connections
+	                                   use; NULL with io = epoll */
 };
 
 static inline struct slot *
@@ -476,6 +485,69 @@ void session_line_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* Watch a connection's descriptor for what its state wants (a hand-over's). */
 void session_watch(struct server *s, uint32_t token, int fd);
+
+/*
+ * Bytes a connection's receive brought (io_uring): into the state machine,
+ * and their echo on its way.
+ */
+void session_received(struct server *s, uint32_t token, const char *data,
+    size_t n);
+
+/* The kernel took n bytes of a connection's echo (io_uring's send). */
+void session_sent(struct server *s, uint32_t token, size_t n);
+
+/* A balancer's PROXY header is whole: the echo starts. */
+void session_reading(struct server *s, uint32_t token);
+
+/* ring.c */
+
+struct server_ring;
+
+/*
+ * 0 when this kernel runs io = io_uring (Linux 6.1 or later); else -1
+ * with the reason in err.
+ */
+int ring_kernel_check(char *err, size_t errlen);
+
+/* Set up the worker's ring; -1 with the reason in err. */
+int ring_init(struct server *s, char *err, size_t errlen);
+
+/* End what is in flight and free the ring (the connections are closed). */
+void ring_destroy(struct server *s);
+
+/* A connection now moves its bytes through the ring. */
+void ring_start(struct server *s, uint32_t token);
+
+/*
+ * After an event: send what is owed, read again once back-pressure is
+ * over, stop reading while the client does not read its echo.
+ */
+void ring_settled(struct server *s, uint32_t token);
+
+/* Echo is pending: send it unless a send is in flight. */
+void ring_send(struct server *s, uint32_t token);
+
+/*
+ * A connection is going: cancel its receive and send; a send's buffer is
+ * kept until the kernel is done with it.
+ */
+void ring_forget(struct server *s, uint32_t token);
+
+/*
+ * A buffer the connection's send in flight still reads, replaced by a
+ * bigger one: given back once the send completes.
+ */
+void ring_retire(struct server *s, uint32_t token, struct conn_buf *b);
+
+/* Submit what is queued and take what completed, now. */
+void ring_submit_now(struct server *s);
+
+/*
+ * Before a hand-over: cancel every receive and send and wait until the
+ * kernel has ended them all, so that what each connection holds and owes
+ * is exact.
+ */
+void ring_quiesce(struct server *s);
 
 /* session_handover.c */
 

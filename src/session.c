@@ -136,6 +136,8 @@ session_detach(struct server *s, uint32_t token)
 	else if (conn_held(&sl->conn) > 0)
 		timeout_remove(&s->line_list, token);
 	s->held -= conn_held(&sl->conn) + conn_unsent(&sl->conn);
+	if (s->ring != NULL)
+		ring_forget(s, token);
 	conn_abort(&sl->conn, &s->pool);
 	timeout_remove(&s->idle_list, token);
 	if (sl->peer != PEERS_NONE)
@@ -332,27 +334,14 @@ session_write_pending(struct server *s, uint32_t token)
 	return 0;
 }
 
-/*
- * After an event: a connection with echo pending that was not tried yet
- * (flush) writes it; then a Closed one goes, counted under why its input
- * ended, and the rest wait for what the state machine wants.
- */
+/* A Closed connection goes, counted under why its input ended. */
 static void
-session_settle(struct server *s, uint32_t token, bool flush)
+session_closed(struct server *s, uint32_t token, bool owed)
 {
-	struct slot *sl = server_slot(s, token);
-	bool owed = sl->conn.state == CONN_WRITING;
+	enum server_close cause = session_end_cause(
+	    server_slot(s, token)->conn.end);
 	char why[SESSION_WHY_MAX];
-	enum server_close cause;
 
-	if (flush && owed && session_write_pending(s, token) == -1)
-		return;
-	if (sl->conn.state != CONN_CLOSED) {
-		session_sync(s, sl);
-		session_publish(s);
-		return;
-	}
-	cause = session_end_cause(sl->conn.end);
 	if (owed) {
 		/* Echo was still owed when the input ended. */
 		snprintf(why, sizeof(why), "echo complete after %s",
@@ -361,6 +350,32 @@ session_settle(struct server *s, uint32_t token, bool flush)
 	} else {
 		session_close(s, token, cause, NULL);
 	}
+}
+
+/*
+ * After an event: a connection with echo pending that was not tried yet
+ * (flush) writes it; then a Closed one goes, and the rest wait for what
+ * the state machine wants.  Through a ring, the echo is sent and the
+ * receive follows the state instead.
+ */
+static void
+session_settle(struct server *s, uint32_t token, bool flush)
+{
+	struct slot *sl = server_slot(s, token);
+	bool owed = sl->conn.state == CONN_WRITING;
+
+	if (s->ring == NULL && flush && owed &&
+	    session_write_pending(s, token) == -1)
+		return;
+	if (sl->conn.state == CONN_CLOSED) {
+		session_closed(s, token, owed);
+		return;
+	}
+	if (s->ring != NULL)
+		ring_settled(s, token);
+	else
+		session_sync(s, sl);
+	session_publish(s);
 }
 
 /*
@@ -451,6 +466,82 @@ session_end(struct server *s, uint32_t token, enum conn_end why)
 	session_settle(s, token, true);
 }
 
+void
+session_received(struct server *s, uint32_t token, const char *data,
+    size_t n)
+{
+	struct slot *sl = server_slot(s, token);
+	struct conn *c = &sl->conn;
+	uint32_t held = (uint32_t)conn_held(c);
+	uint64_t before = held + conn_unsent(c);
+	struct conn_buf *replaced;
+	struct conn_echo echo;
+
+	/* Input the daemon ended (line_timeout, shutdown) takes no more. */
+	if (c->end != CONN_END_NONE ||
+	    (c->state != CONN_READING && c->state != CONN_WRITING))
+		return;
+	counter_add(&s->stats.bytes_received, (uint64_t)n);
+	if (sl->refuse_header) {
+		sl->refuse_header = 0;
+		if (proxy_has_signature((const unsigned char *)data, n)) {
+			session_proxy_reject(s, token,
+			    "PROXY header from an untrusted address");
+			return;
+		}
+	}
+	if (conn_owe(c, &s->pool, data, n, sl->ring_send, &replaced,
+	    &echo) == -1) {
+		log_error("%sconnection %llu: out of memory for %zu bytes;"
+		    " closing it", s->tag, session_id(s, token),
+		    (size_t)before + n);
+		session_close(s, token, SERVER_CLOSE_OUT_OF_MEMORY, NULL);
+		return;
+	}
+	if (replaced != NULL)
+		ring_retire(s, token, replaced);
+	counter_add(&s->stats.lines_echoed, echo.lines);
+	if (echo.fragments > 0)
+		counter_add(&s->stats.fragments, echo.fragments);
+	s->held += conn_held(c) + conn_unsent(c);
+	s->held -= before;
+	session_track_line(s, token, held, echo.lines + echo.fragments > 0 ||
+	    c->framing == CONN_FRAMING_BYTES);
+	session_touch(s, token);
+	session_settle(s, token, true);
+}
+
+void
+session_sent(struct server *s, uint32_t token, size_t n)
+{
+	struct slot *sl = server_slot(s, token);
+
+	if (n > 0) {
+		conn_wrote(&sl->conn, &s->pool, n);
+		s->held -= (uint64_t)n;
+		counter_add(&s->stats.bytes_echoed, (uint64_t)n);
+		session_touch(s, token);
+	}
+	if (sl->conn.state == CONN_CLOSED)
+		session_closed(s, token, true);
+	else
+		session_settle(s, token, false);
+}
+
+void
+session_reading(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+
+	if (s->ring == NULL) {
+		session_read(s, token);
+		return;
+	}
+	/* The bytes after the header wait in the socket for the receive. */
+	ev_io_stop(s->loop, &sl->io);
+	ring_start(s, token);
+}
+
 /* The one callback of every connection's watcher: what its state calls for. */
 static void
 session_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -482,7 +573,11 @@ session_watch(struct server *s, uint32_t token, int fd)
 
 	ev_io_init(&sl->io, session_cb, fd,
 	    conn_interest(&sl->conn) == CONN_WANT_WRITE ? EV_WRITE : EV_READ);
-	ev_io_start(s->loop, &sl->io);
+	/* A PROXY header is read on readiness, whatever the I/O. */
+	if (s->ring != NULL && sl->conn.state != CONN_HEADER)
+		ring_start(s, token);
+	else
+		ev_io_start(s->loop, &sl->io);
 }
 
 void
@@ -530,7 +625,8 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 	    (enum conn_framing)s->cfg.framing);
 	sl->refuse_header = !balancer && s->cfg.proxy_protocol;
 	ev_io_init(&sl->io, session_cb, fd, EV_READ);
-	ev_io_start(s->loop, &sl->io);
+	if (s->ring == NULL || balancer)
+		ev_io_start(s->loop, &sl->io);
 	timeout_append(&s->idle_list, token, server_now_ms(s));
 	server_arm(s, &s->idle_list, &s->idle_timer, s->cfg.idle_timeout_ms);
 	counter_set(&s->stats.open, s->slab.used);
@@ -544,6 +640,8 @@ session_open(struct server *s, int fd, const struct sockaddr *peer,
 	}
 	if (balancer)
 		(void)session_proxy_start(s, token);
+	else if (s->ring != NULL)
+		ring_start(s, token);
 }
 
 void

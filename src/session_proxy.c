@@ -150,7 +150,7 @@ session_proxy_read(struct server *s, uint32_t token)
 		return;
 	session_touch(s, token);
 	/* Bytes that came with the header are echoed now. */
-	session_read(s, token);
+	session_reading(s, token);
 }
 
 void

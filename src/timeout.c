@@ -47,6 +47,12 @@ timeout_append(struct timeout_list *l, uint32_t token, uint32_t now_ms)
 	l->tail = token;
 }
 
+uint32_t
+timeout_next(const struct timeout_list *l, uint32_t token)
+{
+	return timeout_link_get(l, token).next;
+}
+
 void
 timeout_remove(struct timeout_list *l, uint32_t token)
 {

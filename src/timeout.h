@@ -50,6 +50,9 @@ void timeout_append(struct timeout_list *l, uint32_t token, uint32_t now_ms);
 /* Take a member off the list. */
 void timeout_remove(struct timeout_list *l, uint32_t token);
 
+/* The member after token, newer, or TIMEOUT_NONE: to walk the list. */
+uint32_t timeout_next(const struct timeout_list *l, uint32_t token);
+
 /* A member made progress at now_ms: it becomes the newest. */
 void timeout_touch(struct timeout_list *l, uint32_t token, uint32_t now_ms);
 

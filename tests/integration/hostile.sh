@@ -10,7 +10,7 @@
 MAX_LINE_KB=64
 # The non-reader may cost its held and pending bytes (max_line) and the
 # read scratch: allow a little more than that and the allocator's slack.
-RSS_GROWTH_KB=$((4 * MAX_LINE_KB + 2048))
+RSS_GROWTH_KB=$((4 * MAX_LINE_KB + 2048 + RUNAHEAD_BYTES / 1024))
 
 plan 10
 

@@ -4,7 +4,9 @@
 #
 # Environment: PINGPONGD (the binary; set by make check), PINGPONGD_WRAPPER
 # (a command to run it under, e.g. valgrind; set by make check-valgrind),
-# LOADCLIENT (tests/tools/loadclient).
+# LOADCLIENT (tests/tools/loadclient), PINGPONGD_IO (the [server] io every
+# daemon started here uses unless the test sets it; make check's second
+# pass sets io_uring).
 
 # Variables set here are read by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -12,6 +14,13 @@ set -u
 
 : "${PINGPONGD:=${abs_top_builddir:-.}/pingpongd}"
 : "${PINGPONGD_WRAPPER:=}"
+: "${PINGPONGD_IO:=}"
+# With io = io_uring a receive can run ahead of back-pressure by what the
+# kernel had taken in before it was stopped: at most the ring's buffers
+# (RING_BUFFERS x RING_BUFFER_SIZE in src/ring.c).  Bounds on what a
+# non-reader costs add this.
+RING_RUNAHEAD_BYTES=$((1024 * 2048))
+if [ "$PINGPONGD_IO" = io_uring ]; then RUNAHEAD_BYTES=$RING_RUNAHEAD_BYTES; else RUNAHEAD_BYTES=0; fi
 : "${LOADCLIENT:=${abs_top_builddir:-.}/tests/tools/loadclient}"
 
 # Waits are for events, not for time: each polls a condition and gives up
@@ -139,6 +148,16 @@ ini() {
 	done > "$_ini.tmp" && mv "$_ini.tmp" "$_ini" && echo "$_ini"
 }
 
+# io_option TEXT...: "-o server.io=$PINGPONGD_IO" when that is set and
+# the text (a config file's, or arguments) does not choose an io itself.
+io_option() {
+	[ -n "$PINGPONGD_IO" ] || return 0
+	case "$*" in
+	*server.io=* | *"io = "* | *"io="*) ;;
+	*) echo "-o server.io=$PINGPONGD_IO" ;;
+	esac
+}
+
 # start_daemon CONFIG [LOG]: run pingpongd in the background and wait until
 # it serves; sets DAEMON_PID, DAEMON_LOG, READY (the addresses it bound,
 # one per line, from --ready-fd) and PORT (the first one's port, so port
@@ -158,7 +177,8 @@ start_daemon() {
 	_fifo=$WORKDIR/start.$_starts.ready
 	mkfifo "$_fifo" || return 1
 	# shellcheck disable=SC2086
-	$PINGPONGD_WRAPPER "$PINGPONGD" -c "$1" --ready-fd 3 3> "$_fifo" \
+	$PINGPONGD_WRAPPER "$PINGPONGD" -c "$1" $(io_option "$(cat "$1")") \
+	    --ready-fd 3 3> "$_fifo" \
 	    2> "$DAEMON_LOG" &
 	DAEMON_PID=$!
 	track "$DAEMON_PID"
@@ -175,7 +195,8 @@ start_daemon() {
 }
 start_daemon_logged() {
 	# shellcheck disable=SC2086
-	$PINGPONGD_WRAPPER "$PINGPONGD" -c "$1" 2> "$DAEMON_LOG" &
+	$PINGPONGD_WRAPPER "$PINGPONGD" -c "$1" $(io_option "$(cat "$1")") \
+	    2> "$DAEMON_LOG" &
 	DAEMON_PID=$!
 	track "$DAEMON_PID"
 	wait_until daemon_ready || return 1
@@ -195,7 +216,7 @@ start_ready() {
 	mkfifo "$WORKDIR/$_n.fifo" || return 1
 	DAEMON_LOG=$WORKDIR/$_n.log
 	# shellcheck disable=SC2086
-	$PINGPONGD_WRAPPER "$PINGPONGD" "$@" --ready-fd 3 \
+	$PINGPONGD_WRAPPER "$PINGPONGD" "$@" $(io_option "$@") --ready-fd 3 \
 	    3> "$WORKDIR/$_n.fifo" 2> "$DAEMON_LOG" &
 	DAEMON_PID=$!
 	track "$DAEMON_PID"

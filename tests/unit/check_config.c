@@ -35,6 +35,7 @@ static const char defaults_text[] =
     "server.defer_accept = 0ms\n"
     "server.max_connections = 10000\n"
     "server.workers = 1\n"
+    "server.io = epoll\n"
     "server.proxy_protocol = off\n"
     "server.proxy_from = 127.0.0.0/8 ::1/128\n"
     "connection.framing = lines\n"
@@ -553,6 +554,15 @@ static const struct value_case value_cases[] = {
 	{ "server", "listen", "unix:", 0, NULL,
 	    "\"unix:\": missing path after \"unix:\"" },
 
+	/* [server] io: one word of two */
+	{ "server", "io", "epoll", CONFIG_IO_EPOLL, NULL, NULL },
+	{ "server", "io", "io_uring", CONFIG_IO_URING, NULL, NULL },
+	{ "server", "io", "uring", 0, NULL,
+	    "\"uring\": use epoll or io_uring" },
+	{ "server", "io", "io-uring", 0, NULL,
+	    "\"io-uring\": use epoll or io_uring" },
+	{ "server", "io", "", 0, NULL, "empty value" },
+
 	/* [connection] framing: one word of two */
 	{ "connection", "framing", "lines", CONFIG_FRAMING_LINES, NULL, NULL },
 	{ "connection", "framing", "bytes", CONFIG_FRAMING_BYTES, NULL, NULL },
@@ -593,6 +603,8 @@ field_value(const struct config *cfg, const char *key)
 		return (uint64_t)cfg->log_level;
 	if (strcmp(key, "framing") == 0)
 		return cfg->framing;
+	if (strcmp(key, "io") == 0)
+		return cfg->io;
 	if (strcmp(key, "proxy_from") == 0)
 		return cfg->nproxy_from;
 	ck_abort_msg("no field for key %s", key);

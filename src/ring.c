@@ -1,0 +1,630 @@
+/*
+ * A worker's io_uring (io = io_uring): connections move their bytes
+ * through one ring per worker instead of read and write calls.
+ *
+ * libev still owns the loop.  It watches the ring's descriptor, readable
+ * while completions wait, and before each wait a prepare watcher submits
+ * what the last events queued and takes the completions that submission
+ * brought at once, so a busy loop enters the kernel once per round: the
+ * enter that sends one round's echoes also collects the next round's
+ * receives.
+ *
+ * Each Reading connection has one multishot receive armed, drawing from a
+ * ring of provided buffers: an idle connection holds no buffer.  Bytes are
+ * taken into the state machine (conn_owe) and the buffer goes back to the
+ * ring at once, so a client that never reads holds nothing of the shared
+ * ring; what it sent goes into its own connection buffer, and once that
+ * owes more than max_line its receive is cancelled, leaving the rest in the
+ * kernel's socket buffer and the client to TCP's flow control.  A send is
+ * in flight at most once per connection, from its buffer.
+ *
+ * A completion names its connection by token and by the connection's
+ * number in the process: a slot reused before a late completion arrives
+ * has another number, and the completion is dropped (its buffer returned).
+ * A connection that closes with a send in flight leaves its buffer here
+ * until the kernel is done with it.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#define RING_ENTRIES 4096u              /* submission queue entries */
+#define RING_BUFFERS 1024u              /* provided receive buffers */
+#define RING_BUFFER_SIZE 2048u          /* bytes of each */
+#define RING_GROUP 0                    /* their buffer group */
+#define RING_ROUNDS 8                   /* submit-and-collect rounds before the loop waits */
+#define RING_QUIESCE_MS 2000            /* most a hand-over waits for the ring to settle */
+#define RING_KERNEL_MAJOR 6             /* the oldest kernel served: 6.1 */
+#define RING_KERNEL_MINOR 1
+
+/* user_data: token in the low bits, then the operation, then the id. */
+#define RING_TOKEN_BITS 24
+#define RING_OP_BITS 2
+#define RING_ID_SHIFT (RING_TOKEN_BITS + RING_OP_BITS)
+#define RING_TOKEN_MASK ((UINT64_C(1) << RING_TOKEN_BITS) - 1)
+#define RING_ID_MASK ((UINT64_C(1) << (64 - RING_ID_SHIFT)) - 1)
+
+_Static_assert(SERVER_LISTENERS + CONFIG_MAX_CONNECTIONS_MAX <
+    (1u << RING_TOKEN_BITS), "every token fits in a completion's user_data");
+
+enum ring_op {
+	RING_RECV = 1,
+	RING_SEND = 2,
+	RING_CANCEL = 3,
+};
+
+/* A closed connection's buffer that a send in flight still reads. */
+struct ring_orphan {
+	uint64_t ud;                    /* the send's user_data */
+	void *buf;
+	uint32_t cap;                   /* for bufpool_put() */
+};
+
+struct server_ring {
+	struct io_uring uring;
+	struct io_uring_buf_ring *br;   /* the provided buffers' ring */
+	char *bufs;                     /* RING_BUFFERS * RING_BUFFER_SIZE bytes */
+	unsigned inflight;              /* receives and sends whose last
+	                                   completion has not come */
+	bool quiescing;                 /* a hand-over: start nothing new */
+	ev_io watcher;                  /* the ring's descriptor: completions wait */
+	ev_prepare prepare;             /* submit before the loop waits */
+	struct ring_orphan *orphans;
+	unsigned norphans, orphans_cap;
+	uint64_t *sends;                /* user_data of the sends queued since
+	                                   the last submission */
+	unsigned nsends, sends_cap;
+	uint64_t *judged;               /* those of the last submission */
+	unsigned njudged, judged_cap;
+};
+
+int
+ring_kernel_check(char *err, size_t errlen)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) == -1 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		snprintf(u.release, sizeof(u.release), "unknown");
+	if (major > RING_KERNEL_MAJOR || (major == RING_KERNEL_MAJOR &&
+	    minor >= RING_KERNEL_MINOR))
+		return 0;
+	snprintf(err, errlen, "[server] io: io_uring needs Linux %d.%d or"
+	    " later; this kernel is %s (io = epoll runs on it)",
+	    RING_KERNEL_MAJOR, RING_KERNEL_MINOR, u.release);
+	return -1;
+}
+
+static uint64_t
+ring_ud(const struct server *s, uint32_t token, enum ring_op op)
+{
+	return ((s->ids[token] & RING_ID_MASK) << RING_ID_SHIFT) |
+	    ((uint64_t)op << RING_TOKEN_BITS) | token;
+}
+
+/* A submission entry; the queue is submitted first when it is full. */
+static struct io_uring_sqe *
+ring_sqe(struct server_ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+
+	if (sqe == NULL) {
+		(void)io_uring_submit(&r->uring);
+		sqe = io_uring_get_sqe(&r->uring);
+	}
+	return sqe;
+}
+
+static void
+ring_cancel(struct server_ring *r, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(r);
+
+	/* Without an entry the operation ends with its connection's socket. */
+	if (sqe == NULL)
+		return;
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, (uint64_t)RING_CANCEL << RING_TOKEN_BITS);
+}
+
+/* Give a receive buffer back to the kernel. */
+static void
+ring_recycle(struct server_ring *r, unsigned bid)
+{
+	io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RING_BUFFER_SIZE,
+	    RING_BUFFER_SIZE, (unsigned short)bid,
+	    io_uring_buf_ring_mask(RING_BUFFERS), 0);
+	io_uring_buf_ring_advance(r->br, 1);
+}
+
+/* Whether the connection should have a receive armed now. */
+static bool
+ring_wants_recv(const struct slot *sl)
+{
+	return !sl->ring_stopped && sl->conn.end == CONN_END_NONE &&
+	    (sl->conn.state == CONN_READING || sl->conn.state == CONN_WRITING);
+}
+
+static void
+ring_arm_recv(struct server *s, uint32_t token)
+{
+	struct server_ring *r = s->ring;
+	struct slot *sl = server_slot(s, token);
+	struct io_uring_sqe *sqe;
+
+	if (sl->ring_recv || r->quiescing || !ring_wants_recv(sl))
+		return;
+	sqe = ring_sqe(r);
+	if (sqe == NULL) {
+		errno = EBUSY;
+		session_fail(s, token, "io_uring receive");
+		return;
+	}
+	io_uring_prep_recv_multishot(sqe, sl->io.fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RING_GROUP;
+	io_uring_sqe_set_data64(sqe, ring_ud(s, token, RING_RECV));
+	sl->ring_recv = 1;
+	r->inflight++;
+}
+
+void
+ring_send(struct server *s, uint32_t token)
+{
+	struct server_ring *r = s->ring;
+	struct slot *sl = server_slot(s, token);
+	struct io_uring_sqe *sqe;
+	const char *data;
+	size_t len;
+
+	if (sl->ring_send || r->quiescing)
+		return;
+	conn_pending(&sl->conn, &data, &len);
+	if (len == 0)
+		return;
+	sqe = ring_sqe(r);
+	if (sqe == NULL) {
+		errno = EBUSY;
+		session_fail(s, token, "io_uring send");
+		return;
+	}
+	io_uring_prep_send(sqe, sl->io.fd, data, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ring_ud(s, token, RING_SEND));
+	sl->ring_send = 1;
+	r->inflight++;
+	if (r->nsends == r->sends_cap) {
+		unsigned cap = r->sends_cap ? r->sends_cap * 2 : 64;
+		uint64_t *p = realloc(r->sends, cap * sizeof(*p));
+
+		/* Unjudged, it is still stopped by max_line (ring_settled). */
+		if (p == NULL)
+			return;
+		r->sends = p;
+		r->sends_cap = cap;
+	}
+	r->sends[r->nsends++] = ring_ud(s, token, RING_SEND);
+}
+
+void
+ring_start(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+
+	sl->ring_recv = sl->ring_send = sl->ring_stopped = 0;
+	if (sl->conn.state == CONN_WRITING)
+		ring_send(s, token);
+	ring_arm_recv(s, token);
+}
+
+void
+ring_settled(struct server *s, uint32_t token)
+{
+	struct slot *sl = server_slot(s, token);
+	size_t owed = conn_unsent(&sl->conn) + conn_held(&sl->conn);
+
+	if (sl->conn.state == CONN_WRITING)
+		ring_send(s, token);
+	if (sl->conn.state == CONN_READING) {
+		/* Back-pressure is over: read again. */
+		sl->ring_stopped = 0;
+		ring_arm_recv(s, token);
+	} else if (sl->ring_recv && !sl->ring_stopped &&
+	    (sl->conn.end != CONN_END_NONE ||
+	    owed > conn_max_line(&sl->conn, &s->pool))) {
+		/*
+		 * Input ended, or the client sends faster than it reads:
+		 * stop taking it in.
+		 */
+		sl->ring_stopped = 1;
+		ring_cancel(s->ring, ring_ud(s, token, RING_RECV));
+	}
+}
+
+/* Keep b until the send ud completes: the kernel may still read it. */
+static void
+ring_orphan(struct server *s, uint64_t ud, struct conn_buf *b)
+{
+	struct server_ring *r = s->ring;
+
+	if (r->norphans == r->orphans_cap) {
+		unsigned cap = r->orphans_cap ? r->orphans_cap * 2 : 16;
+		struct ring_orphan *o = realloc(r->orphans, cap * sizeof(*o));
+
+		/* Better lost than freed under the kernel's feet. */
+		if (o == NULL)
+			return;
+		r->orphans = o;
+		r->orphans_cap = cap;
+	}
+	r->orphans[r->norphans++] = (struct ring_orphan){ ud, b, b->cap };
+}
+
+/* The send ud completed: give back every buffer it kept. */
+static void
+ring_free_orphans(struct server *s, uint64_t ud)
+{
+	struct server_ring *r = s->ring;
+
+	for (unsigned i = 0; i < r->norphans;) {
+		if (r->orphans[i].ud != ud) {
+			i++;
+			continue;
+		}
+		bufpool_put(&s->pool, r->orphans[i].buf, r->orphans[i].cap);
+		r->orphans[i] = r->orphans[--r->norphans];
+	}
+}
+
+void
+ring_retire(struct server *s, uint32_t token, struct conn_buf *b)
+{
+	ring_orphan(s, ring_ud(s, token, RING_SEND), b);
+}
+
+void
+ring_forget(struct server *s, uint32_t token)
+{
+	struct server_ring *r = s->ring;
+	struct slot *sl = server_slot(s, token);
+
+	if (sl->ring_recv)
+		ring_cancel(r, ring_ud(s, token, RING_RECV));
+	if (sl->ring_send) {
+		uint64_t ud = ring_ud(s, token, RING_SEND);
+
+		ring_cancel(r, ud);
+		if (sl->conn.buf != NULL)
+			ring_orphan(s, ud, sl->conn.buf);
+		sl->conn.buf = NULL;
+	}
+	sl->ring_recv = sl->ring_send = 0;
+	/* Late completions for the number it had are someone else's now. */
+	s->ids[token] = 0;
+}
+
+/* The completion of a receive of a live connection. */
+static void
+ring_received(struct server *s, uint32_t token, int res, unsigned flags)
+{
+	struct server_ring *r = s->ring;
+	struct slot *sl = server_slot(s, token);
+	uint64_t id = s->ids[token];
+	bool more = (flags & IORING_CQE_F_MORE) != 0;
+
+	if (!more)
+		sl->ring_recv = 0;
+	if (res > 0) {
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		session_received(s, token, r->bufs + (size_t)bid *
+		    RING_BUFFER_SIZE, (size_t)res);
+		ring_recycle(r, bid);
+		/* It may have closed, and its slot been taken again. */
+		if (s->ids[token] != id || more)
+			return;
+	} else if (res == 0) {
+		session_end(s, token, CONN_END_CLIENT);
+		return;
+	} else if (res != -ECANCELED && res != -ENOBUFS) {
+		errno = -res;
+		session_fail(s, token, "read");
+		return;
+	}
+	/* A receive ended without ending the connection: arm another. */
+	ring_arm_recv(s, token);
+}
+
+static void
+ring_sent(struct server *s, uint32_t token, int res)
+{
+	struct slot *sl = server_slot(s, token);
+
+	sl->ring_send = 0;
+	if (res == -ECANCELED)
+		return;
+	if (res < 0) {
+		errno = -res;
+		session_fail(s, token, "write");
+		return;
+	}
+	session_sent(s, token, (size_t)res);
+}
+
+static void
+ring_complete(struct server *s, const struct io_uring_cqe *cqe)
+{
+	struct server_ring *r = s->ring;
+	uint64_t ud = cqe->user_data;
+	uint32_t token = (uint32_t)(ud & RING_TOKEN_MASK);
+	enum ring_op op = (enum ring_op)((ud >> RING_TOKEN_BITS) &
+	    ((1u << RING_OP_BITS) - 1));
+	bool live;
+
+	if (op == RING_CANCEL)
+		return;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		r->inflight--;
+	live = token >= SERVER_LISTENERS && token < s->slab.capacity &&
+	    s->ids[token] != 0 &&
+	    (s->ids[token] & RING_ID_MASK) == ud >> RING_ID_SHIFT;
+	if (op == RING_RECV) {
+		if (live) {
+			ring_received(s, token, cqe->res, cqe->flags);
+		} else if (cqe->flags & IORING_CQE_F_BUFFER) {
+			ring_recycle(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		}
+	} else {
+		if (r->norphans > 0)
+			ring_free_orphans(s, ud);
+		if (live)
+			ring_sent(s, token, cqe->res);
+	}
+}
+
+/* Take every completion waiting. */
+static unsigned
+ring_reap(struct server *s)
+{
+	struct io_uring *u = &s->ring->uring;
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(u, &cqe) == 0) {
+		struct io_uring_cqe copy = *cqe;
+
+		/* Seen before it is acted on: acting may submit and reap. */
+		io_uring_cqe_seen(u, cqe);
+		ring_complete(s, &copy);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A send the kernel did not finish within its submission found the
+ * client's socket full: the client is not reading its echo.  Its receive
+ * stops, as a readiness loop stops reading a connection it cannot write
+ * to, and the bytes stay in the kernel.
+ */
+static void
+ring_judge_sends(struct server *s)
+{
+	struct server_ring *r = s->ring;
+
+	for (unsigned i = 0; i < r->njudged; i++) {
+		uint64_t ud = r->judged[i];
+		uint32_t token = (uint32_t)(ud & RING_TOKEN_MASK);
+		struct slot *sl = server_slot(s, token);
+
+		if (ring_ud(s, token, RING_SEND) != ud || s->ids[token] == 0 ||
+		    !sl->ring_send || !sl->ring_recv || sl->ring_stopped)
+			continue;
+		sl->ring_stopped = 1;
+		ring_cancel(r, ring_ud(s, token, RING_RECV));
+	}
+	r->njudged = 0;
+}
+
+/* The sends queued so far are the ones the next submission carries. */
+static void
+ring_take_sends(struct server_ring *r)
+{
+	uint64_t *p = r->judged;
+	unsigned cap = r->judged_cap;
+
+	r->judged = r->sends;
+	r->judged_cap = r->sends_cap;
+	r->njudged = r->nsends;
+	r->sends = p;
+	r->sends_cap = cap;
+	r->nsends = 0;
+}
+
+/* Submit what is queued, and take what that completed, a few rounds. */
+static void
+ring_push(struct server *s)
+{
+	struct io_uring *u = &s->ring->uring;
+
+	for (int round = 0; round < RING_ROUNDS &&
+	    io_uring_sq_ready(u) > 0; round++) {
+		int rc;
+
+		ring_take_sends(s->ring);
+		rc = io_uring_submit_and_get_events(u);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			log_error("%sio_uring_enter: %s", s->tag, strerror(-rc));
+			break;
+		}
+		ring_reap(s);
+		ring_judge_sends(s);
+	}
+	/* Whatever is left goes now; its completions wake the loop. */
+	if (io_uring_sq_ready(u) > 0)
+		(void)io_uring_submit(u);
+}
+
+static void
+ring_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ring_push(ev_userdata(loop));
+}
+
+static void
+ring_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ring_reap(ev_userdata(loop));
+}
+
+void
+ring_submit_now(struct server *s)
+{
+	ring_push(s);
+	ring_reap(s);
+}
+
+/* Wait up to ms for every receive and send to end, taking completions. */
+static void
+ring_wait_idle(struct server *s, int ms)
+{
+	struct server_ring *r = s->ring;
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (r->inflight > 0) {
+		struct __kernel_timespec ts = { 0, 10 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+		int rc;
+
+		rc = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts,
+		    NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+		    rc != -EBUSY)
+			break;
+		ring_reap(s);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+			break;
+	}
+}
+
+void
+ring_quiesce(struct server *s)
+{
+	struct server_ring *r = s->ring;
+
+	r->quiescing = true;
+	for (uint32_t t = s->idle_list.head; t != TIMEOUT_NONE;
+	    t = timeout_next(&s->idle_list, t)) {
+		struct slot *sl = server_slot(s, t);
+
+		if (sl->ring_recv)
+			ring_cancel(r, ring_ud(s, t, RING_RECV));
+		if (sl->ring_send)
+			ring_cancel(r, ring_ud(s, t, RING_SEND));
+	}
+	ring_wait_idle(s, RING_QUIESCE_MS);
+	if (r->inflight > 0)
+		log_error("%shand-over: %u io_uring operation(s) still in"
+		    " flight after %d ms", s->tag, r->inflight, RING_QUIESCE_MS);
+}
+
+int
+ring_init(struct server *s, char *err, size_t errlen)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SUBMIT_ALL };
+	struct io_uring_buf_reg reg = { 0 };
+	struct server_ring *r = calloc(1, sizeof(*r));
+	size_t br_bytes = RING_BUFFERS * sizeof(struct io_uring_buf);
+	int rc;
+
+	if (r == NULL) {
+		snprintf(err, errlen, "io_uring: out of memory");
+		return -1;
+	}
+	rc = io_uring_queue_init_params(RING_ENTRIES, &r->uring, &p);
+	if (rc < 0) {
+		snprintf(err, errlen, "io_uring: cannot set up a ring: %s",
+		    strerror(-rc));
+		free(r);
+		return -1;
+	}
+	/* Mapped, not malloc'ed: the kernel fills these pages, page-aligned. */
+	r->br = mmap(NULL, br_bytes, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Faulted in now: a fixed cost of the worker, not of its load. */
+	r->bufs = mmap(NULL, (size_t)RING_BUFFERS * RING_BUFFER_SIZE,
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+	    -1, 0);
+	if (r->br == MAP_FAILED || r->bufs == MAP_FAILED) {
+		snprintf(err, errlen, "io_uring: out of memory for %u receive"
+		    " buffers", RING_BUFFERS);
+		goto fail;
+	}
+	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+	reg.ring_entries = RING_BUFFERS;
+	reg.bgid = RING_GROUP;
+	rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "io_uring: cannot register receive"
+		    " buffers: %s", strerror(-rc));
+		goto fail;
+	}
+	io_uring_buf_ring_init(r->br);
+	for (unsigned i = 0; i < RING_BUFFERS; i++)
+		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i *
+		    RING_BUFFER_SIZE, RING_BUFFER_SIZE, (unsigned short)i,
+		    io_uring_buf_ring_mask(RING_BUFFERS), (int)i);
+	io_uring_buf_ring_advance(r->br, RING_BUFFERS);
+	ev_io_init(&r->watcher, ring_io_cb, r->uring.ring_fd, EV_READ);
+	ev_io_start(s->loop, &r->watcher);
+	ev_prepare_init(&r->prepare, ring_prepare_cb);
+	ev_prepare_start(s->loop, &r->prepare);
+	s->ring = r;
+	return 0;
+fail:
+	if (r->br != MAP_FAILED && r->br != NULL)
+		munmap(r->br, br_bytes);
+	if (r->bufs != MAP_FAILED && r->bufs != NULL)
+		munmap(r->bufs, (size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+	io_uring_queue_exit(&r->uring);
+	free(r);
+	return -1;
+}
+
+void
+ring_destroy(struct server *s)
+{
+	struct server_ring *r = s->ring;
+
+	if (r == NULL)
+		return;
+	/* The connections are closed: end what they left in flight. */
+	ring_push(s);
+	ring_wait_idle(s, RING_QUIESCE_MS);
+	ev_io_stop(s->loop, &r->watcher);
+	ev_prepare_stop(s->loop, &r->prepare);
+	io_uring_queue_exit(&r->uring);
+	/* The ring is gone, and with it every reader of these. */
+	for (unsigned i = 0; i < r->norphans; i++)
+		bufpool_put(&s->pool, r->orphans[i].buf, r->orphans[i].cap);
+	free(r->orphans);
+	free(r->sends);
+	free(r->judged);
+	munmap(r->br, RING_BUFFERS * sizeof(struct io_uring_buf));
+	munmap(r->bufs, (size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+	free(r);
+	s->ring = NULL;
+}

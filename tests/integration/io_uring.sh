@@ -1,0 +1,113 @@
+#!/bin/sh
+# io = io_uring where it differs from epoll: the kernel it needs, a ring
+# that cannot be set up, clients that never read beside one that does (the
+# shared receive buffers go back at once), a reload that asks for the other
+# io, and hand-overs from one io to the other.  (Everything they share, the
+# rest of the suite checks twice, once with each.)
+. "${abs_top_srcdir:-.}/tests/integration/lib.sh"
+
+DENY_URING=${abs_top_builddir:-.}/tests/tools/deny_uring
+MAX_LINE=4096
+NONREADERS=4
+
+plan 18
+
+# The kernel: setarch makes uname(2) say 2.6, as an old kernel would.
+"$PINGPONGD" -t -o server.io=io_uring > "$WORKDIR/t.out" 2>&1
+check "-t with io = io_uring passes on this kernel ($(uname -r))" \
+    test $? -eq 0
+setarch "$(uname -m)" --uname-2.6 "$PINGPONGD" -t -o server.io=io_uring \
+    > "$WORKDIR/old.out" 2>&1
+status=$?
+check "an older kernel: exit 78 (EX_CONFIG)" test "$status" -eq 78
+check "... saying io_uring needs Linux 6.1 and which kernel this is" \
+    grep -q "io: io_uring needs Linux 6.1 or later; this kernel is 2\.6\." \
+    "$WORKDIR/old.out"
+setarch "$(uname -m)" --uname-2.6 "$PINGPONGD" -t -o server.io=epoll \
+    > /dev/null 2>&1
+check "... where io = epoll still runs" test $? -eq 0
+
+# No ring: io_uring_setup fails as a seccomp profile makes it fail.
+# shellcheck disable=SC2086
+"$DENY_URING" $PINGPONGD_WRAPPER "$PINGPONGD" -l 127.0.0.1:0 \
+    -o server.io=io_uring 2> "$WORKDIR/denied.log" &
+denied=$!
+track "$denied"
+wait_exit "$denied"
+check "io_uring refused by the kernel: exit 71 (EX_OSERR)" \
+    test "$WAIT_STATUS" -eq 71
+check "... saying the ring cannot be set up, and why" \
+    grep -q "io_uring: cannot set up a ring: Operation not permitted" \
+    "$WORKDIR/denied.log"
+
+# Clients that never read, each sending far more than the ring's buffers
+# hold, and one client that reads.
+cfg=$(ini ring server.listen=127.0.0.1:0 server.io=io_uring \
+    "connection.max_line=$MAX_LINE" daemon.log_level=info)
+check "daemon starts with io = io_uring" start_daemon "$cfg"
+check "... and says so" log_has "running .* io io_uring$"
+i=0
+while [ "$i" -lt "$NONREADERS" ]; do
+	i=$((i + 1))
+	truncate -s 64M "$WORKDIR/flood.$i"
+	mkfifo "$WORKDIR/flood.$i.out"
+	sleep 86400 1<> "$WORKDIR/flood.$i.out" &
+	track $!
+	nc -N 127.0.0.1 "$PORT" < "$WORKDIR/flood.$i" \
+	    > "$WORKDIR/flood.$i.out" &
+	track $!
+done
+asked=0
+held_now() {
+	asked=$((asked + 1))
+	kill -USR1 "$DAEMON_PID"
+	wait_until stats_count_is "$asked" || return 1
+	grep 'statistics: ' "$DAEMON_LOG" | tail -n 1 |
+	    sed -n 's/.*; \([0-9]*\) bytes held in .*/\1/p'
+}
+stats_count_is() { [ "$(log_count 'statistics: ')" -ge "$1" ]; }
+# Stalled: every non-reader's echo has backed up into the daemon.
+stalled() { [ "$(held_now)" -gt $((NONREADERS * MAX_LINE / 2)) ]; }
+check "$NONREADERS non-readers are stalled" wait_until stalled
+held=$(held_now)
+diag "held for the non-readers: $held bytes"
+check "... holding no more than max_line and the run-ahead each" \
+    test "$held" -le $((NONREADERS * (MAX_LINE + RING_RUNAHEAD_BYTES)))
+open_client reader
+i=0
+while [ "$i" -lt 200 ]; do
+	i=$((i + 1))
+	send reader 'line %d of the client that reads\n' "$i"
+done
+check "a client that reads is served beside them, byte for byte" \
+    wait_echoed reader
+check "... and the non-readers still hold what they held" \
+    test "$(held_now)" -le $((NONREADERS * (MAX_LINE + RING_RUNAHEAD_BYTES)))
+
+# A reload cannot switch the io of running workers.
+ini ring server.listen=127.0.0.1:0 server.io=epoll \
+    "connection.max_line=$MAX_LINE" daemon.log_level=info > /dev/null
+kill -HUP "$DAEMON_PID"
+check "a reload to io = epoll: io_uring goes on, and the log says so" \
+    wait_until log_has "io: a change takes effect at restart or at a hand-over (SIGUSR2); io_uring goes on"
+send reader 'after the reload\n'
+check "... still serving" wait_echoed reader
+
+# A hand-over from io_uring to epoll and back, with a partial line held.
+send reader 'half a line'
+kill -USR2 "$DAEMON_PID"
+check "hand-over to io = epoll: the new image runs it" \
+    wait_until log_has "running .* io epoll$"
+send reader ', whole after the first hand-over\n'
+check "... and echoes the held line whole" wait_echoed reader
+ini ring server.listen=127.0.0.1:0 server.io=io_uring \
+    "connection.max_line=$MAX_LINE" daemon.log_level=info > /dev/null
+send reader 'another half'
+kill -USR2 "$DAEMON_PID"
+uring_twice() { [ "$(log_count 'running .* io io_uring$')" -ge 2 ]; }
+check "hand-over back to io = io_uring" wait_until uring_twice
+send reader ', whole after the second\n'
+check "... and echoes that line whole too" wait_echoed reader
+stop_daemon KILL
+
+finish
