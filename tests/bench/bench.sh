@@ -1,11 +1,13 @@
 #!/bin/sh
 # make bench: pingpongd under the loads of the performance table, measured
 # with `pingpong --bench` from one run on this machine.  The daemon is
-# pinned to CPU 0 and the client to CPU 1 when there are two.  Also: RSS
-# per idle connection at 10,000 connections, system calls per echoed line
-# from strace -c on a short run, and the hand-over on SIGUSR2: how long
-# service pauses, under load and with many connections at rest.  Prints
-# figures; asserts nothing.
+# pinned to CPU 0 and the client to CPU 1 when there are two.  Each row
+# gives the daemon's system calls per echoed line, counted by perf stat
+# over the row ("n/a" without perf).  Also: RSS per idle connection at
+# 10,000 connections, the system calls of a short run by name from
+# strace -c, and the hand-over on SIGUSR2: how long service pauses, under
+# load and with many connections at rest.  Prints figures; asserts
+# nothing.
 #
 # Environment: BENCH_SECONDS (per row, default 5), BENCH_SECTIONS (the
 # parts to run, separated by spaces or commas: table, handover; default
@@ -49,8 +51,9 @@ row() {
 	_label=$1
 	shift
 	if bench_figures "$@"; then
-		printf '%-46s %12s %10s %9s %9s %9s\n' "$_label" "$FIG_LINES" \
-		    "$FIG_MB" "$FIG_P50" "$FIG_P99" "$FIG_CPU" >> "$rows"
+		printf '%-46s %12s %10s %9s %9s %9s %9s\n' "$_label" \
+		    "$FIG_LINES" "$FIG_MB" "$FIG_P50" "$FIG_P99" "$FIG_CPU" \
+		    "$FIG_SYSCALLS" >> "$rows"
 		case $_label in
 		"scaling: 10 conns"*) scale_from=$FIG_LINES ;;
 		"scaling: 10,000 conns"*) scale_to=$FIG_LINES ;;
@@ -108,17 +111,25 @@ run_table() {
 
 print_table() {
 	echo
-	printf '%-46s %12s %10s %9s %9s %9s\n' "load" "lines/s" "MB/s" \
-	    "p50 us" "p99 us" "cpu ns/l"
+	printf '%-46s %12s %10s %9s %9s %9s %9s\n' "load" "lines/s" "MB/s" \
+	    "p50 us" "p99 us" "cpu ns/l" "sys/line"
 	cat "$rows"
 	printf '%-46s %12s\n' "10,000 idle connections: RSS per connection" \
 	    "$IDLE_BYTES bytes"
 	printf '%-46s %12s\n' "system calls per echoed line (50 x 16 x 32 B)" \
-	    "$syscalls"
+	    "$syscalls (strace -c, traced)"
 	if [ -n "${scale_from:-}" ] && [ -n "${scale_to:-}" ]; then
 		printf '%-46s %11s%%\n' "lines/s at 10,000 conns over 10 conns" \
 		    "$(awk -v a="$scale_to" -v b="$scale_from" \
 		    'BEGIN { printf "%.1f", 100 * a / b }')"
+	fi
+	echo
+	echo "cpu ns/l: the daemon's utime + stime per echoed line over the row;"
+	if [ -n "$SYSCALLS_WHY" ]; then
+		echo "sys/line n/a: $SYSCALLS_WHY."
+	else
+		echo "sys/line: its system calls per echoed line over the same row"
+		echo "(perf stat -e $SYSCALL_EVENT -p on the daemon)."
 	fi
 	if [ -s "$WORKDIR/strace.table" ]; then
 		echo

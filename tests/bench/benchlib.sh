@@ -68,18 +68,86 @@ cpu_per_line() {
 	    'BEGIN { if (l > 0) printf "%.0f", t * 1e9 / hz / l; else print "?" }'
 }
 
+# System calls per echoed line, over the window FIG_CPU covers: perf stat
+# counts the raw_syscalls:sys_enter tracepoint for DAEMON_PID alone (all
+# of its threads, none of the client's).  Every row pays for the count
+# alike: while the tracepoint is on, each system call on the machine takes
+# the kernel's slower traced path.  SYSCALLS_WHY says why there is no
+# figure when perf cannot count here (not installed, or the tracepoint
+# refused: no root, a kernel without it).
+SYSCALL_EVENT=raw_syscalls:sys_enter
+SYSCALL_COUNTER=""
+SYSCALLS_WHY=""
+# syscall_count FILE: the count in perf stat -x, output; false if none.
+syscall_count() {
+	awk -F, -v e="$SYSCALL_EVENT" '
+	    index($3, e) == 1 && $1 ~ /^[0-9]+$/ { print $1; n++ }
+	    END { exit n ? 0 : 1 }' "$1" 2>/dev/null
+}
+if ! command -v perf > /dev/null 2>&1; then
+	SYSCALLS_WHY="perf is not installed (Debian package linux-perf)"
+elif ! perf stat -e "$SYSCALL_EVENT" -x, -o "$WORKDIR/perf.probe" -- true \
+    > /dev/null 2> "$WORKDIR/perf.probe.err" ||
+    ! syscall_count "$WORKDIR/perf.probe" > /dev/null; then
+	SYSCALLS_WHY="perf stat cannot count $SYSCALL_EVENT here: $(grep -v \
+	    '^[[:space:]]*$' "$WORKDIR/perf.probe.err" | head -n 1)"
+fi
+
+# syscalls_start: count the server's system calls until syscalls_stop;
+# nothing when SYSCALLS_WHY says perf cannot.
+syscalls_start() {
+	SYSCALL_COUNTER=""
+	[ -z "$SYSCALLS_WHY" ] || return 0
+	rm -f "$WORKDIR/perf.out" "$WORKDIR/perf.ready"
+	# perf starts its workload only once it counts: the workload's PID
+	# in perf.ready says counting has begun, and is what syscalls_stop
+	# ends to make perf print.  Its sleep bounds perf should a row hang.
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	$CLIENT_CPU perf stat -e "$SYSCALL_EVENT" -x, -p "$DAEMON_PID" \
+	    -o "$WORKDIR/perf.out" -- sh -c \
+	    'echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep "$2"' sh \
+	    "$WORKDIR/perf.ready" $((SECONDS_PER_ROW * 4 + 60)) \
+	    > /dev/null 2> "$WORKDIR/perf.err" &
+	SYSCALL_COUNTER=$!
+	track "$SYSCALL_COUNTER"
+	wait_until perf_counting || true
+}
+perf_counting() { [ -s "$WORKDIR/perf.ready" ] || gone "$SYSCALL_COUNTER"; }
+
+# syscalls_stop LINES: stop the count; sets FIG_SYSCALLS to the server's
+# system calls per echoed line, or "n/a" when they were not counted.
+syscalls_stop() {
+	FIG_SYSCALLS="n/a"
+	[ -n "$SYSCALL_COUNTER" ] || return 0
+	# While perf lives its workload is not reaped: the PID is still it.
+	if alive "$SYSCALL_COUNTER" && [ -s "$WORKDIR/perf.ready" ]; then
+		kill "$(cat "$WORKDIR/perf.ready")" 2>/dev/null
+	fi
+	wait_until gone "$SYSCALL_COUNTER" ||
+	    kill -KILL "$SYSCALL_COUNTER" 2>/dev/null
+	wait "$SYSCALL_COUNTER" 2>/dev/null
+	untrack "$SYSCALL_COUNTER"
+	SYSCALL_COUNTER=""
+	_calls=$(syscall_count "$WORKDIR/perf.out") || return 0
+	FIG_SYSCALLS=$(awk -v c="$_calls" -v l="$1" \
+	    'BEGIN { if (l > 0) printf "%.2f", c / l; else print "?" }')
+}
+
 # bench_figures PINGPONG-ARGS...: one pingpong --bench run against PORT for
 # SECONDS_PER_ROW.  Sets FIG_LINES (lines/s), FIG_MB (MB/s), FIG_P50,
 # FIG_P99 and FIG_MAX (us), FIG_CPU (the server's utime + stime over the
-# run per echoed line, ns: a cost that drifts less than a rate); or
+# run per echoed line, ns: a cost that drifts less than a rate),
+# FIG_SYSCALLS (its system calls per echoed line over the same run); or
 # FIG_ERROR and returns 1 when the run failed.
 bench_figures() {
+	syscalls_start
 	_ticks=$(cpu_ticks)
 	# shellcheck disable=SC2086
 	$CLIENT_CPU "$PINGPONG" --bench --json -t "$SECONDS_PER_ROW" "$@" \
 	    "127.0.0.1:$PORT" > "$WORKDIR/row.json" 2> "$WORKDIR/row.err"
 	_status=$?
 	_ticks=$(( $(cpu_ticks) - _ticks ))
+	syscalls_stop "$(field "$WORKDIR/row.json" lines)"
 	if [ "$_status" -ne 0 ]; then
 		_why=$(head -n 1 "$WORKDIR/row.err")
 		# Errors on the connections are in the report, not on stderr.

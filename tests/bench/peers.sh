@@ -4,26 +4,34 @@
 # server in turn is pinned to CPU 0 and driven by `pingpong --bench` pinned
 # to CPU 1 (when there are two); redis-server, whose PING is no echo, is
 # driven by redis-benchmark instead.  Prints one table per load and the RSS
-# per idle connection of each; asserts nothing.
+# per idle connection of each; asserts nothing.  Each row also gives the
+# server's system calls per echoed line, counted by perf stat on its PID
+# over the row ("n/a" without perf; the notes say why).
 #
-# The peers: a minimal epoll loop, a minimal libev echo, libuv, mio 0.8,
-# tokio 1.x (current-thread runtime) and Node.js, all under
-# tests/bench/peers/ and built into the build tree, and redis-server
-# answering inline PING.  As root, the Debian packages they need and that
-# are missing are installed; otherwise a peer whose packages are missing is
-# skipped, and the output says so.
+# The peers: a minimal epoll loop, a minimal libev echo, libuv, a minimal
+# io_uring echo (liburing: multishot accept and receive into provided
+# buffers), mio 0.8, tokio 1.x (current-thread runtime) and Node.js, all
+# under tests/bench/peers/ and built into the build tree, redis-server
+# answering inline PING, and this pingpongd again with server.io =
+# io_uring.  As root, the Debian packages they need and that are missing
+# are installed; otherwise a peer whose packages are missing is skipped,
+# and the output says so.  The best peer each table names is the best of
+# the readiness-based ones (epoll, libev, libuv, mio, tokio, Node.js):
+# uring_echo is a different kind of loop, shown on a line of its own, and
+# redis-benchmark is another client.
 #
 # Environment: BENCH_SECONDS (per row, default 5), ROUNDS (default 3: each
 # figure is the median of that many runs), PEERS (the peers to run beside
 # pingpongd, separated by spaces or commas; default all: epoll libev libuv
-# mio tokio node redis), BASELINE (another pingpongd binary, say the build
-# before a change: with PEERS=baseline it is measured in the same rounds,
-# to compare within one run; PEERS=scraped runs this pingpongd again with a
-# metrics endpoint scraped once a second), PINGPONGD, PINGPONG, MAKE.
+# uring mio tokio node redis uring-pingpongd), BASELINE (another pingpongd
+# binary, say the build before a change: with PEERS=baseline it is
+# measured in the same rounds, to compare within one run; PEERS=scraped
+# runs this pingpongd again with a metrics endpoint scraped once a second),
+# PINGPONGD, PINGPONG, MAKE.
 # shellcheck disable=SC2317
 . "${abs_top_srcdir:-.}/tests/bench/benchlib.sh"
 
-ALL_PEERS="epoll libev libuv mio tokio node redis"
+ALL_PEERS="epoll libev libuv uring mio tokio node redis uring-pingpongd"
 PEERS=$(echo "${PEERS:-$ALL_PEERS}" | tr ',' ' ')
 PEER_SRC="${abs_top_srcdir:-.}/tests/bench/peers"
 PEER_BUILD="${abs_top_builddir:-.}/tests/bench/peers"
@@ -57,7 +65,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 notes=$WORKDIR/notes            # skipped peers, printed with the tables
-results=$WORKDIR/results        # LOAD SERVER ok LINES MB P50 P99 CPU | LOAD SERVER - WHY
+results=$WORKDIR/results        # LOAD SERVER ok LINES MB P50 P99 CPU SYSCALLS | LOAD SERVER - WHY
 idle=$WORKDIR/idle              # SERVER BYTES
 : > "$notes"
 : > "$results"
@@ -73,6 +81,7 @@ packages() {
 	case $1 in
 	libev) echo libev-dev ;;
 	libuv) echo libuv1-dev ;;
+	uring) echo liburing-dev ;;
 	mio) echo cargo librust-mio-dev ;;
 	tokio) echo cargo librust-tokio-dev ;;
 	node) command -v node > /dev/null || echo nodejs ;;
@@ -118,7 +127,7 @@ build() {
 		return 1
 	fi
 	case $1 in
-	epoll|libev|libuv)
+	epoll|libev|libuv|uring)
 		"${MAKE:-make}" -C "${abs_top_builddir:-.}" \
 		    "tests/bench/peers/${1}_echo" > "$WORKDIR/build.log" 2>&1 ;;
 	mio|tokio)
@@ -161,13 +170,14 @@ label() {
 	pingpongd) echo pingpongd ;;
 	baseline) echo "pingpongd (baseline)" ;;
 	scraped) echo "pingpongd (scraped 1/s)" ;;
+	uring-pingpongd) echo "pingpongd (io_uring)" ;;
 	redis) echo "redis-server (redis-benchmark)" ;;
 	*) echo "${1}_echo" ;;
 	esac
 }
 command_of() {
 	case $1 in
-	epoll|libev|libuv) echo "$PEER_BUILD/${1}_echo" ;;
+	epoll|libev|libuv|uring) echo "$PEER_BUILD/${1}_echo" ;;
 	mio|tokio) echo "$PEER_BUILD/cargo/target/release/${1}_echo" ;;
 	esac
 }
@@ -259,23 +269,26 @@ redis_lines() {
 	FIG_CPU=$(cpu_per_line "$FIG_TICKS" "$_count")
 }
 # redis_run COUNT ARGS...: one redis-benchmark run, bounded in time; sets
-# FIG_RPS, FIG_P50 and FIG_P99 (us), or FIG_ERROR.
+# FIG_RPS, FIG_P50 and FIG_P99 (us), FIG_TICKS and FIG_SYSCALLS, or
+# FIG_ERROR.
 redis_run() {
 	_count=$1
 	shift
+	syscalls_start
 	FIG_TICKS=$(cpu_ticks)
 	# shellcheck disable=SC2086
 	$CLIENT_CPU timeout $((SECONDS_PER_ROW * 4 + 30)) redis-benchmark \
 	    -h 127.0.0.1 -p "$PORT" -n "$_count" "$@" -t ping_inline --csv \
 	    --precision 3 > "$WORKDIR/redis.csv" 2> "$WORKDIR/redis.err"
 	_status=$?
+	FIG_TICKS=$(( $(cpu_ticks) - FIG_TICKS ))
+	syscalls_stop "$_count"
 	# "PING_INLINE","rps","avg","min","p50","p95","p99","max" (ms)
 	_line=$(grep '^"PING_INLINE"' "$WORKDIR/redis.csv" | tr -d '"')
 	if [ "$_status" -ne 0 ] || [ -z "$_line" ]; then
 		FIG_ERROR="failed (exit $_status): $(grep -v -i warning "$WORKDIR/redis.err" | head -n 1)"
 		return 1
 	fi
-	FIG_TICKS=$(( $(cpu_ticks) - FIG_TICKS ))
 	FIG_RPS=$(echo "$_line" | cut -d, -f2)
 	FIG_P50=$(echo "$_line" | awk -F, '{ printf "%.1f", $5 * 1000 }')
 	FIG_P99=$(echo "$_line" | awk -F, '{ printf "%.1f", $7 * 1000 }')
@@ -293,9 +306,9 @@ measure() {
 	fi
 	_status=$?
 	if [ "$_status" -eq 0 ]; then
-		printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\n' "$LOAD" \
+		printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LOAD" \
 		    "$(label "$SERVER")" "$FIG_LINES" "$FIG_MB" "$FIG_P50" \
-		    "$FIG_P99" "$FIG_CPU" >> "$results"
+		    "$FIG_P99" "$FIG_CPU" "$FIG_SYSCALLS" >> "$results"
 	else
 		printf '%s\t%s\t-\t%s\n' "$LOAD" "$(label "$SERVER")" \
 		    "$FIG_ERROR" >> "$results"
@@ -322,6 +335,10 @@ run() {
 		PINGPONGD_WRAPPER="$SERVER_CPU"
 		start_daemon "$(bench_config metrics.listen=127.0.0.1:0 \
 		    daemon.log_level=info)" "$DAEMON_LOG" && start_scraper ;;
+	uring-pingpongd)
+		# shellcheck disable=SC2034 # read by start_daemon in lib.sh
+		PINGPONGD_WRAPPER="$SERVER_CPU"
+		start_daemon "$(bench_config server.io=io_uring)" ;;
 	baseline)
 		_own=$PINGPONGD
 		PINGPONGD=$BASELINE
@@ -373,6 +390,7 @@ start_scraper() {
 	track "$SCRAPER"
 }
 
+[ -z "$SYSCALLS_WHY" ] || note "sys/line n/a: $SYSCALLS_WHY"
 servers=pingpongd
 for _p in $PEERS; do
 	build "$_p" && servers="$servers $_p"
@@ -405,6 +423,7 @@ for _p in $servers; do
 	case $_p in
 	libev) versions="$versions, libev $(version libev-dev)" ;;
 	libuv) versions="$versions, libuv $(version libuv1-dev)" ;;
+	uring) versions="$versions, liburing $(version liburing-dev)" ;;
 	mio) versions="$versions, mio $(version librust-mio-dev)" ;;
 	tokio) versions="$versions, tokio $(version librust-tokio-dev)" ;;
 	node) versions="$versions, Node.js $(node --version)" ;;
@@ -441,6 +460,15 @@ function highest(list,    v, n, i, m) {
 		if (v[i] + 0 > m) m = v[i] + 0
 	return m
 }
+# counted(list): the median system calls per line, "n/a" unless every
+# round counted them.
+function counted(list,    v, n, i) {
+	n = split(list, v, " ")
+	for (i = 1; i <= n; i++)
+		if (v[i] !~ /^[0-9]+(\.[0-9]*)?$/)
+			return "n/a"
+	return sprintf("%.2f", median(list))
+}
 BEGIN { while ((getline l < loads) > 0) label[++nloads] = l }
 {
 	if (!(($1, $2) in seen)) {
@@ -453,6 +481,7 @@ BEGIN { while ((getline l < loads) > 0) label[++nloads] = l }
 		p50[$1, $2] = p50[$1, $2] " " $6
 		p99[$1, $2] = p99[$1, $2] " " $7
 		cpu[$1, $2] = cpu[$1, $2] " " $8
+		sys[$1, $2] = sys[$1, $2] " " $9
 	} else {
 		if (!(($1, $2) in why))
 			why[$1, $2] = $4
@@ -463,12 +492,14 @@ END {
 	printf "\nEach figure is the median of %d round(s); \"rounds\" gives the\n", rounds
 	printf "lowest and highest lines/s of the rounds, as a %% of the median;\n"
 	printf "\"cpu ns/l\" is the server'"'"'s utime + stime per echoed line over the\n"
-	printf "run (set-up of its connections included), \"cpu rounds\" its spread.\n"
+	printf "run (set-up of its connections included), \"cpu rounds\" its spread;\n"
+	printf "\"sys/line\" the system calls of the server'"'"'s process per echoed line\n"
+	printf "over the same run (perf stat, raw_syscalls:sys_enter).\n"
 	for (l = 1; l <= nloads; l++) {
 		printf "\n%s\n", label[l]
-		printf "  %-30s %12s %10s %9s %9s  %-13s %8s  %s\n", "server", \
+		printf "  %-30s %12s %10s %9s %9s  %-13s %8s  %-13s %8s\n", "server", \
 		    "lines/s", "MB/s", "p50 us", "p99 us", "rounds", "cpu ns/l", \
-		    "cpu rounds"
+		    "cpu rounds", "sys/line"
 		best = ""; own = ""; delete L; delete CPU
 		for (i = 1; i <= count[l]; i++) {
 			s = server[l, i]
@@ -483,23 +514,27 @@ END {
 			L[s] = median(lines[l, s]); P99[s] = median(p99[l, s])
 			LO[s] = lowest(lines[l, s]); HI[s] = highest(lines[l, s])
 			C = CPU[s] = median(cpu[l, s])
-			printf "  %-30s %12.0f %10.3f %9.1f %9.1f  %-13s %8.0f  %s\n", \
+			printf "  %-30s %12.0f %10.3f %9.1f %9.1f  %-13s %8.0f  %-13s %8s\n", \
 			    s, L[s], median(mb[l, s]), median(p50[l, s]), P99[s], \
 			    sprintf("%.1f-%.1f%%", 100 * LO[s] / L[s], 100 * HI[s] / L[s]), \
 			    C, (C > 0 ? sprintf("%.1f-%.1f%%", 100 * lowest(cpu[l, s]) / C, \
-			    100 * highest(cpu[l, s]) / C) : "")
+			    100 * highest(cpu[l, s]) / C) : ""), counted(sys[l, s])
 			# redis-benchmark is another client: on a saturated
 			# client CPU its own cost sets the pace as much as the
-			# server does, so redis is shown but not ranked.
+			# server does, so redis is shown but not ranked.  The
+			# best peer is the best readiness-based loop, as
+			# pingpongd is one: uring_echo gets a line of its own.
 			if (s == "pingpongd")
 				own = s
-			else if (s !~ /^(redis|pingpongd)/ && (best == "" || L[s] > L[best]))
+			else if (s !~ /^(redis|pingpongd)/ && s != "uring_echo" &&
+			    (best == "" || L[s] > L[best]))
 				best = s
 		}
 		# The same daemon before a change, measured in the same rounds.
 		# The same daemon another way, measured in the same rounds.
-		split("pingpongd (baseline)|pingpongd (scraped 1/s)", variants, "|")
-		for (v = 1; v <= 2; v++) {
+		nv = split("pingpongd (baseline)|pingpongd (scraped 1/s)|pingpongd (io_uring)", \
+		    variants, "|")
+		for (v = 1; v <= nv; v++) {
 			base = variants[v]
 			if (own == "" || !(base in L))
 				continue
@@ -509,9 +544,19 @@ END {
 			    "the rounds overlap" : "the rounds do not overlap"), \
 			    (CPU[base] > 0 ? 100 * CPU[own] / CPU[base] : 0)
 		}
+		if ("uring_echo" in L) {
+			u = "uring_echo"
+			printf "  io_uring peer, not ranked: uring_echo, %.0f lines/s", L[u]
+			if (own != "")
+				printf "; pingpongd %.1f%% of it", 100 * L[own] / L[u]
+			if ("pingpongd (io_uring)" in L)
+				printf "; pingpongd (io_uring) %.1f%% of it", \
+				    100 * L["pingpongd (io_uring)"] / L[u]
+			printf "\n"
+		}
 		if (best == "")
 			continue
-		printf "  best peer (most lines/s; pingpongd, its baseline and redis not counted): %s\n", best
+		printf "  best readiness-based peer (most lines/s; pingpongd, uring_echo, redis not counted): %s\n", best
 		if (own == "")
 			continue
 		# Short of the best by less than the rounds themselves
