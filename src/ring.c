@@ -2,12 +2,13 @@
  * A worker's io_uring (io = io_uring): connections move their bytes
  * through one ring per worker instead of read and write calls.
  *
- * libev still owns the loop.  It watches the ring's descriptor, readable
- * while completions wait, and before each wait a prepare watcher submits
- * what the last events queued and takes the completions that submission
- * brought at once, so a busy loop enters the kernel once per round: the
- * enter that sends one round's echoes also collects the next round's
- * receives.
+ * libev still owns the loop.  The ring defers the kernel's completion
+ * work to the worker's own io_uring_enter (DEFER_TASKRUN): nothing
+ * interrupts the thread, and one thread alone submits (SINGLE_ISSUER, so
+ * the ring is enabled in the worker's thread).  The kernel signals an
+ * eventfd when work comes; libev watches it, and before each wait a
+ * prepare watcher enters the ring once per round: that enter sends one
+ * round's echoes and collects the next round's receives.
  *
  * Each Reading connection has one multishot receive armed, drawing from a
  * ring of provided buffers: an idle connection holds no buffer.  Bytes are
@@ -28,12 +29,16 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RING_ENTRIES 4096u              /* submission queue entries */
 #define RING_BUFFERS 1024u              /* provided receive buffers */
@@ -48,6 +53,7 @@
 #define RING_TOKEN_BITS 24
 #define RING_OP_BITS 2
 #define RING_ID_SHIFT (RING_TOKEN_BITS + RING_OP_BITS)
+#define RING_WAKE_TOKEN 1               /* a RING_POLL of wakefd, not libev's */
 #define RING_TOKEN_MASK ((UINT64_C(1) << RING_TOKEN_BITS) - 1)
 #define RING_ID_MASK ((UINT64_C(1) << (64 - RING_ID_SHIFT)) - 1)
 
@@ -55,6 +61,7 @@ _Static_assert(SERVER_LISTENERS + CONFIG_MAX_CONNECTIONS_MAX <
     (1u << RING_TOKEN_BITS), "every token fits in a completion's user_data");
 
 enum ring_op {
+	RING_POLL = 0,                  /* libev's epoll descriptor is readable */
 	RING_RECV = 1,
 	RING_SEND = 2,
 	RING_CANCEL = 3,
@@ -74,8 +81,14 @@ struct server_ring {
 	unsigned inflight;              /* receives and sends whose last
 	                                   completion has not come */
 	bool quiescing;                 /* a hand-over: start nothing new */
-	ev_io watcher;                  /* the ring's descriptor: completions wait */
-	ev_prepare prepare;             /* submit before the loop waits */
+	bool running;                   /* enabled, in the worker's thread */
+	bool poll_armed;                /* libev's descriptor is polled */
+	bool libev_due;                 /* ... and was found readable */
+	bool libev_ran;                 /* libev's turn ran some callback */
+	int epfd;                       /* libev's epoll descriptor */
+	int wakefd;                     /* an eventfd other threads write to */
+	bool wake_armed;                /* ... and it is polled */
+	bool work_due;                  /* enter even with nothing to submit */
 	struct ring_orphan *orphans;
 	unsigned norphans, orphans_cap;
 	uint64_t *sends;                /* user_data of the sends queued since
@@ -101,6 +114,8 @@ ring_kernel_check(char *err, size_t errlen)
 	    RING_KERNEL_MAJOR, RING_KERNEL_MINOR, u.release);
 	return -1;
 }
+
+static int ring_libev_fd(struct ev_loop *loop);
 
 static uint64_t
 ring_ud(const struct server *s, uint32_t token, enum ring_op op)
@@ -159,7 +174,8 @@ ring_arm_recv(struct server *s, uint32_t token)
 	struct slot *sl = server_slot(s, token);
 	struct io_uring_sqe *sqe;
 
-	if (sl->ring_recv || r->quiescing || !ring_wants_recv(sl))
+	if (sl->ring_recv || r->quiescing || !r->running ||
+	    !ring_wants_recv(sl))
 		return;
 	sqe = ring_sqe(r);
 	if (sqe == NULL) {
@@ -184,7 +200,7 @@ ring_send(struct server *s, uint32_t token)
 	const char *data;
 	size_t len;
 
-	if (sl->ring_send || r->quiescing)
+	if (sl->ring_send || r->quiescing || !r->running)
 		return;
 	conn_pending(&sl->conn, &data, &len);
 	if (len == 0)
@@ -369,6 +385,18 @@ ring_complete(struct server *s, const struct io_uring_cqe *cqe)
 
 	if (op == RING_CANCEL)
 		return;
+	if (op == RING_POLL) {
+		if (token == RING_WAKE_TOKEN) {
+			uint64_t n;
+
+			r->wake_armed = false;
+			(void)read(r->wakefd, &n, sizeof(n));
+		} else {
+			r->poll_armed = false;
+		}
+		r->libev_due = true;
+		return;
+	}
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		r->inflight--;
 	live = token >= SERVER_LISTENERS && token < s->slab.capacity &&
@@ -387,6 +415,8 @@ ring_complete(struct server *s, const struct io_uring_cqe *cqe)
 			ring_sent(s, token, cqe->res);
 	}
 }
+
+static void ring_wait_idle(struct server *s, int ms);
 
 /* Take every completion waiting. */
 static unsigned
@@ -454,9 +484,10 @@ ring_push(struct server *s)
 	struct io_uring *u = &s->ring->uring;
 
 	for (int round = 0; round < RING_ROUNDS &&
-	    io_uring_sq_ready(u) > 0; round++) {
+	    (io_uring_sq_ready(u) > 0 || s->ring->work_due); round++) {
 		int rc;
 
+		s->ring->work_due = false;
 		ring_take_sends(s->ring);
 		rc = io_uring_submit_and_get_events(u);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
@@ -471,27 +502,168 @@ ring_push(struct server *s)
 		(void)io_uring_submit(u);
 }
 
-static void
-ring_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ring_push(ev_userdata(loop));
-}
-
-static void
-ring_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ring_reap(ev_userdata(loop));
-}
-
 void
 ring_submit_now(struct server *s)
 {
+	s->ring->work_due = true;
 	ring_push(s);
-	ring_reap(s);
+}
+
+void
+ring_run(struct server *s)
+{
+	struct server_ring *r = s->ring;
+	int rc;
+
+	if (r == NULL)
+		return;
+	/* Debian's liburing 2.3 declares io_uring_enable_rings() but lacks it. */
+	rc = (int)syscall(__NR_io_uring_register, r->uring.ring_fd,
+	    IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (rc == -1) {
+		log_error("%sio_uring: cannot enable the ring: %s", s->tag,
+		    strerror(errno));
+		return;
+	}
+	r->running = true;
+	/* A hand-over's connections were taken before this thread ran. */
+	for (uint32_t t = s->idle_list.head; t != TIMEOUT_NONE;
+	    t = timeout_next(&s->idle_list, t))
+		if (server_slot(s, t)->conn.state != CONN_HEADER)
+			ring_start(s, t);
+}
+
+/*
+ * libev's epoll descriptor, which its API does not name: an embed watcher
+ * learns it when started in another loop, and is stopped at once.
+ */
+static int
+ring_libev_fd(struct ev_loop *loop)
+{
+	struct ev_loop *outer;
+	ev_embed embed;
+	int fd;
+
+	if (ev_backend(loop) != EVBACKEND_EPOLL ||
+	    !(ev_embeddable_backends() & EVBACKEND_EPOLL))
+		return -1;
+	outer = ev_loop_new(EVBACKEND_EPOLL);
+	if (outer == NULL)
+		return -1;
+	ev_embed_init(&embed, NULL, loop);
+	ev_embed_start(outer, &embed);
+	fd = embed.io.fd;
+	ev_embed_stop(outer, &embed);
+	ev_loop_destroy(outer);
+	return fd;
+}
+
+/* Poll fd through the ring once, unless *armed says it is. */
+static void
+ring_arm_poll(struct server_ring *r, int fd, uint32_t token, bool *armed)
+{
+	struct io_uring_sqe *sqe;
+
+	if (*armed)
+		return;
+	sqe = ring_sqe(r);
+	if (sqe == NULL)
+		return;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe,
+	    ((uint64_t)RING_POLL << RING_TOKEN_BITS) | token);
+	*armed = true;
+}
+
+void
+ring_wake(struct server *s)
+{
+	uint64_t one = 1;
+
+	(void)write(s->ring->wakefd, &one, sizeof(one));
+}
+
+/* libev's callbacks, noting that some ran. */
+static void
+ring_invoke_pending(struct ev_loop *loop)
+{
+	struct server *s = ev_userdata(loop);
+
+	if (ev_pending_count(loop) > 0)
+		s->ring->libev_ran = true;
+	ev_invoke_pending(loop);
+}
+
+/*
+ * libev's turn: its events and due timers, without waiting.  A callback
+ * that starts or stops a watcher changes libev's epoll set only when the
+ * next turn begins, so turns follow while callbacks run (a few at most):
+ * the set is whole before the ring polls it.
+ */
+static void
+ring_run_libev(struct server *s)
+{
+	struct server_ring *r = s->ring;
+	int turns = 0;
+
+	r->libev_due = false;
+	do {
+		r->libev_ran = false;
+		ev_run(s->loop, EVRUN_NOWAIT);
+	} while (r->libev_ran && !s->broken && ++turns < RING_ROUNDS);
+	/* Polled again at once: still readable, it completes at once. */
+	ring_arm_poll(r, r->epfd, 0, &r->poll_armed);
+	ring_arm_poll(r, r->wakefd, RING_WAKE_TOKEN, &r->wake_armed);
+}
+
+void
+ring_loop(struct server *s)
+{
+	struct server_ring *r = s->ring;
+
+	if (!r->running) {
+		log_error("%sio_uring: the ring is not enabled; the worker"
+		    " stops", s->tag);
+		return;
+	}
+	ev_set_invoke_pending_cb(s->loop, ring_invoke_pending);
+	ring_run_libev(s);
+	while (!s->broken) {
+		double next = server_next_timer(s);
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		int rc;
+
+		if (next == 0) {
+			ring_run_libev(s);
+			continue;
+		}
+		ts.tv_sec = (long long)next;
+		ts.tv_nsec = (long long)((next - (double)ts.tv_sec) * 1e9);
+		ring_take_sends(r);
+		rc = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1,
+		    next > 0 ? &ts : NULL, NULL);
+		ev_now_update(s->loop);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+		    rc != -EBUSY) {
+			log_error("%sio_uring_enter: %s", s->tag, strerror(-rc));
+			ring_run_libev(s);
+			continue;
+		}
+		ring_reap(s);
+		ring_judge_sends(s);
+		if (r->libev_due || rc == -ETIME)
+			ring_run_libev(s);
+	}
+}
+
+void
+ring_finish(struct server *s)
+{
+	if (s->ring == NULL || !s->ring->running)
+		return;
+	ring_push(s);
+	ring_wait_idle(s, RING_QUIESCE_MS);
 }
 
 /* Wait up to ms for every receive and send to end, taking completions. */
@@ -544,7 +716,10 @@ ring_quiesce(struct server *s)
 int
 ring_init(struct server *s, char *err, size_t errlen)
 {
-	struct io_uring_params p = { .flags = IORING_SETUP_SUBMIT_ALL };
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+		    IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+	};
 	struct io_uring_buf_reg reg = { 0 };
 	struct server_ring *r = calloc(1, sizeof(*r));
 	size_t br_bytes = RING_BUFFERS * sizeof(struct io_uring_buf);
@@ -554,6 +729,7 @@ ring_init(struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "io_uring: out of memory");
 		return -1;
 	}
+	r->wakefd = -1;
 	rc = io_uring_queue_init_params(RING_ENTRIES, &r->uring, &p);
 	if (rc < 0) {
 		snprintf(err, errlen, "io_uring: cannot set up a ring: %s",
@@ -588,13 +764,22 @@ ring_init(struct server *s, char *err, size_t errlen)
 		    RING_BUFFER_SIZE, RING_BUFFER_SIZE, (unsigned short)i,
 		    io_uring_buf_ring_mask(RING_BUFFERS), (int)i);
 	io_uring_buf_ring_advance(r->br, RING_BUFFERS);
-	ev_io_init(&r->watcher, ring_io_cb, r->uring.ring_fd, EV_READ);
-	ev_io_start(s->loop, &r->watcher);
-	ev_prepare_init(&r->prepare, ring_prepare_cb);
-	ev_prepare_start(s->loop, &r->prepare);
+	r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->wakefd == -1) {
+		snprintf(err, errlen, "io_uring: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	r->epfd = ring_libev_fd(s->loop);
+	if (r->epfd == -1) {
+		snprintf(err, errlen, "io_uring: cannot poll the event loop's"
+		    " descriptor (libev's backend is not epoll)");
+		goto fail;
+	}
 	s->ring = r;
 	return 0;
 fail:
+	if (r->wakefd != -1)
+		close(r->wakefd);
 	if (r->br != MAP_FAILED && r->br != NULL)
 		munmap(r->br, br_bytes);
 	if (r->bufs != MAP_FAILED && r->bufs != NULL)
@@ -611,12 +796,13 @@ ring_destroy(struct server *s)
 
 	if (r == NULL)
 		return;
-	/* The connections are closed: end what they left in flight. */
-	ring_push(s);
-	ring_wait_idle(s, RING_QUIESCE_MS);
-	ev_io_stop(s->loop, &r->watcher);
-	ev_prepare_stop(s->loop, &r->prepare);
+	/*
+	 * Not the worker's thread: nothing can be submitted from here.
+	 * Closing the ring cancels what is left; the requests end without
+	 * touching memory once their task is gone.
+	 */
 	io_uring_queue_exit(&r->uring);
+	close(r->wakefd);
 	/* The ring is gone, and with it every reader of these. */
 	for (unsigned i = 0; i < r->norphans; i++)
 		bufpool_put(&s->pool, r->orphans[i].buf, r->orphans[i].cap);

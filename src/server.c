@@ -132,7 +132,7 @@ server_drain_now(struct server *s)
 			session_close(s, token, SERVER_CLOSE_SHUTDOWN,
 			    "shutdown timeout with echo pending");
 	}
-	ev_break(s->loop, EVBREAK_ALL);
+	server_break(s);
 }
 
 static void
@@ -175,7 +175,7 @@ server_stop(struct server *s, const char *signame)
 	    " %.3gs", s->tag, signame, s->slab.used,
 	    s->cfg.shutdown_timeout_ms / 1000.0);
 	if (s->slab.used == 0) {
-		ev_break(s->loop, EVBREAK_ALL);
+		server_break(s);
 		return;
 	}
 	ev_timer_set(&s->shutdown_timer, s->cfg.shutdown_timeout_ms / 1000.0,
@@ -212,7 +212,7 @@ server_give_over(struct server *s)
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.handed = true;
 	pthread_mutex_unlock(&s->ctl.lock);
-	ev_break(s->loop, EVBREAK_ALL);
+	server_break(s);
 }
 
 void
@@ -225,6 +225,8 @@ server_handover(struct server *s, struct handover_writer *listeners,
 	s->ctl.pending |= SERVER_CMD_HANDOVER;
 	pthread_mutex_unlock(&s->ctl.lock);
 	ev_async_send(s->loop, &s->ctl.wake);
+	if (s->ring != NULL)
+		ring_wake(s);
 }
 
 bool
@@ -298,6 +300,8 @@ server_post(struct server *s, unsigned commands, const struct config *cfg,
 		s->ctl.signame = signame;
 	pthread_mutex_unlock(&s->ctl.lock);
 	ev_async_send(s->loop, &s->ctl.wake);
+	if (s->ring != NULL)
+		ring_wake(s);
 }
 
 uint64_t
@@ -472,7 +476,8 @@ server_init(struct server *s, const struct config *cfg,
 	timeout_init(&s->line_list, NULL, NULL, 0);
 	timeout_init(&s->proxy_list, NULL, NULL, 0);
 
-	s->loop = ev_loop_new(EVFLAG_AUTO);
+	/* epoll, whose descriptor a ring can poll (io = io_uring). */
+	s->loop = ev_loop_new(EVBACKEND_EPOLL);
 	if (s->loop == NULL) {
 		snprintf(err, errlen, "cannot start the event loop");
 		return EX_SERVER_OSERR;
@@ -531,6 +536,28 @@ server_init(struct server *s, const struct config *cfg,
 	return EX_SERVER_OK;
 }
 
+double
+server_next_timer(struct server *s)
+{
+	ev_timer *timers[] = {
+		&s->idle_timer, &s->line_timer, &s->proxy_timer,
+		&s->accept_timer, &s->shutdown_timer, &s->housekeeping_timer,
+		&s->heartbeat_timer, &s->burst_timer,
+	};
+	double next = -1;
+
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		double left;
+
+		if (!ev_is_active(timers[i]))
+			continue;
+		left = ev_timer_remaining(s->loop, timers[i]);
+		if (next < 0 || left < next)
+			next = left < 0 ? 0 : left;
+	}
+	return next;
+}
+
 void
 server_add_figures(const struct server *s, struct server_figures *sum)
 {
@@ -569,7 +596,12 @@ server_run(struct server *s)
 {
 	struct server_figures f = { 0 };
 
-	ev_run(s->loop, 0);
+	ring_run(s);
+	if (s->ring != NULL)
+		ring_loop(s);
+	else
+		ev_run(s->loop, 0);
+	ring_finish(s);
 	/* Every event of every burst is told before the summary. */
 	session_bursts_flush(s, 0.0);
 	server_add_figures(s, &f);

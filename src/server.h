@@ -280,7 +280,16 @@ struct server {
 	struct server_ctl ctl;          /* the owner's commands */
 	struct server_ring *ring;       /* io = io_uring: the ring connections
 	                                   use; NULL with io = epoll */
+	bool broken;                    /* the loop is to end (server_break) */
 };
+
+/* End the worker's loop after this event, whichever waits for events. */
+static inline void
+server_break(struct server *s)
+{
+	s->broken = true;
+	ev_break(s->loop, EVBREAK_ALL);
+}
 
 static inline struct slot *
 server_slot(const struct server *s, uint32_t token)
@@ -374,6 +383,13 @@ void server_heartbeat(struct server *s, double interval);
 
 /* ms since the loop started, the clock of the timed lists. */
 uint32_t server_now_ms(const struct server *s);
+
+/*
+ * Seconds until the first of the worker's timers is due, or -1 when none
+ * runs: with io = io_uring the ring, not libev, waits, and wakes libev for
+ * them.  Every ev_timer of a worker is in the list it reads.
+ */
+double server_next_timer(struct server *s);
 
 /* A read buffer of at least size bytes (it never shrinks); -1: no memory. */
 int server_reserve_scratch(struct server *s, size_t size);
@@ -515,6 +531,20 @@ int ring_init(struct server *s, char *err, size_t errlen);
 /* End what is in flight and free the ring (the connections are closed). */
 void ring_destroy(struct server *s);
 
+/*
+ * In the worker's thread, before its loop: enable the ring and arm the
+ * connections taken before; after the loop, end what is in flight.
+ */
+void ring_run(struct server *s);
+void ring_finish(struct server *s);
+
+/*
+ * The worker's loop with io = io_uring: wait in the ring for completions,
+ * libev's descriptors (polled through the ring) and the next timer, and
+ * run libev once whenever one of the last two calls for it.
+ */
+void ring_loop(struct server *s);
+
 /* A connection now moves its bytes through the ring. */
 void ring_start(struct server *s, uint32_t token);
 
@@ -538,6 +568,13 @@ void ring_forget(struct server *s, uint32_t token);
  * bigger one: given back once the send completes.
  */
 void ring_retire(struct server *s, uint32_t token, struct conn_buf *b);
+
+/*
+ * From another thread, after ev_async_send(): wake a worker waiting in its
+ * ring, where libev's own wake-up does not reach (libev writes it only
+ * while libev itself waits).
+ */
+void ring_wake(struct server *s);
 
 /* Submit what is queued and take what completed, now. */
 void ring_submit_now(struct server *s);

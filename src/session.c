@@ -160,7 +160,7 @@ session_release(struct server *s, uint32_t token, const char *why)
 	/* A descriptor just came free: accept may work again. */
 	listener_resume(s);
 	if (s->stopping && s->slab.used == 0)
-		ev_break(s->loop, EVBREAK_ALL);
+		server_break(s);
 }
 
 void
