@@ -58,16 +58,26 @@ while [ "$i" -lt "$NONREADERS" ]; do
 	track $!
 done
 asked=0
-held_now() {
+# stats: ask for statistics; print the bytes received and the bytes held.
+stats() {
 	asked=$((asked + 1))
 	kill -USR1 "$DAEMON_PID"
 	wait_until stats_count_is "$asked" || return 1
-	grep 'statistics: ' "$DAEMON_LOG" | tail -n 1 |
-	    sed -n 's/.*; \([0-9]*\) bytes held in .*/\1/p'
+	grep 'statistics: ' "$DAEMON_LOG" | tail -n 1 | sed -n \
+	    's/.*; \([0-9]*\) bytes received, .*; \([0-9]*\) bytes held in .*/\1 \2/p'
 }
+held_now() { stats | cut -d ' ' -f 2; }
 stats_count_is() { [ "$(log_count 'statistics: ')" -ge "$1" ]; }
-# Stalled: every non-reader's echo has backed up into the daemon.
-stalled() { [ "$(held_now)" -gt $((NONREADERS * MAX_LINE / 2)) ]; }
+# Stalled: the non-readers have sent megabytes, and the daemon takes no
+# more in: its bytes received stay where they were at the last look.
+last_received=-1
+stalled() {
+	_r=$(stats | cut -d ' ' -f 1)
+	[ "${_r:-0}" -gt $((1024 * 1024)) ] && [ "$_r" -eq "$last_received" ] &&
+	    return 0
+	last_received=${_r:--1}
+	return 1
+}
 check "$NONREADERS non-readers are stalled" wait_until stalled
 held=$(held_now)
 diag "held for the non-readers: $held bytes"
