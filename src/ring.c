@@ -732,8 +732,10 @@ ring_init(struct server *s, char *err, size_t errlen)
 	r->wakefd = -1;
 	rc = io_uring_queue_init_params(RING_ENTRIES, &r->uring, &p);
 	if (rc < 0) {
-		snprintf(err, errlen, "io_uring: cannot set up a ring: %s",
-		    strerror(-rc));
+		snprintf(err, errlen, "io_uring: cannot set up a ring: %s%s",
+		    strerror(-rc), rc == -EPERM ? " (io_uring is disabled:"
+		    " sysctl kernel.io_uring_disabled, or a seccomp filter such"
+		    " as systemd's SystemCallFilter=; io = epoll runs)" : "");
 		free(r);
 		return -1;
 	}

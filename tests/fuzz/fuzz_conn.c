@@ -9,7 +9,7 @@
  *
  *   [0] [1]   max_line, little-endian, folded into 1..FUZZ_MAX_LINE
  *   [2]       flags: FUZZ_FLAG_EOF, FUZZ_FLAG_EARLY, FUZZ_FLAG_BYTES,
- *             FUZZ_FLAG_HEADER, FUZZ_FLAG_HANDED
+ *             FUZZ_FLAG_HEADER, FUZZ_FLAG_HANDED, FUZZ_FLAG_RING
  *   [3]       how many control bytes follow
  *   [4..]     the control bytes, then the payload
  *
@@ -18,6 +18,12 @@
  * EAGAIN, 255 is "everything" and k is at most k bytes.  Once the control
  * bytes run out, reads fill the room and the kernel takes everything, so
  * every run ends.
+ *
+ * With FUZZ_FLAG_RING the bytes come as io_uring's receives bring them
+ * (conn_owe): in Reading or Writing alike, up to twice max_line at once,
+ * with the pending bytes pinned when the control byte is odd, as a send
+ * in flight pins them.  Then held + pending may pass max_line; the rest
+ * of the contract stands.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +40,7 @@
 #define FUZZ_FLAG_BYTES 0x04    /* bytes framing: every byte is echoed at once */
 #define FUZZ_FLAG_HEADER 0x08   /* starts awaiting a PROXY header */
 #define FUZZ_FLAG_HANDED 0x10   /* a hand-over after every step: small buffers */
+#define FUZZ_FLAG_RING 0x20     /* receives through conn_owe, as io_uring's */
 #define FUZZ_READ_ROOM 0        /* control byte: read as much as allowed */
 #define FUZZ_WRITE_EAGAIN 0     /* control byte: the kernel takes nothing */
 #define FUZZ_WRITE_ALL 255      /* control byte: the kernel takes everything */
@@ -47,6 +54,7 @@ struct fuzz {
 	size_t consumed;                /* payload bytes read so far */
 	size_t outlen;                  /* bytes written: a prefix of in */
 	uint32_t max_line;              /* the connection's, from the header */
+	int ring;                       /* FUZZ_FLAG_RING */
 	struct conn c;
 	struct bufpool pool;
 };
@@ -130,8 +138,12 @@ fuzz_check_state(struct fuzz *f)
 
 	FUZZ_CHECK(f, conn_max_line(c, &f->pool) == f->max_line);
 	FUZZ_CHECK(f, conn_held(c) < conn_max_line(c, &f->pool));
-	FUZZ_CHECK(f, (size_t)conn_held(c) + conn_unsent(c) <= conn_max_line(c, &f->pool));
-	FUZZ_CHECK(f, (size_t)(c->buf != NULL ? c->buf->off : 0) + conn_unsent(c) + conn_held(c) <= conn_max_line(c, &f->pool));
+	if (!f->ring) {
+		FUZZ_CHECK(f, (size_t)conn_held(c) + conn_unsent(c) <= conn_max_line(c, &f->pool));
+		FUZZ_CHECK(f, (size_t)(c->buf != NULL ? c->buf->off : 0) + conn_unsent(c) + conn_held(c) <= conn_max_line(c, &f->pool));
+	} else if (c->buf != NULL) {
+		FUZZ_CHECK(f, (size_t)c->buf->off + conn_unsent(c) + conn_held(c) <= c->buf->cap);
+	}
 	FUZZ_CHECK(f, (c->buf == NULL) == (conn_held(c) + conn_unsent(c) == 0));
 	FUZZ_CHECK(f, f->pool.out == (c->buf != NULL ? 1u : 0u));
 	FUZZ_CHECK(f, f->outlen + conn_unsent(c) + conn_held(c) == f->consumed);
@@ -249,6 +261,66 @@ fuzz_read(struct fuzz *f)
 	FUZZ_CHECK(f, conn_held(&f->c) == keep);
 }
 
+/*
+ * The partial line the contract leaves held after `consumed` bytes: the
+ * run since the last newline, less every whole max_line cut from it.
+ */
+static size_t
+fuzz_contract_held(const struct fuzz *f)
+{
+	size_t run = 0;
+
+	if (f->c.framing == CONN_FRAMING_BYTES)
+		return 0;
+	while (run < f->consumed && f->in[f->consumed - run - 1] != '\n')
+		run++;
+	return run % f->max_line;
+}
+
+/*
+ * A ring's receive completed: up to twice max_line bytes, whatever the
+ * state, nothing written now.  A pinned buffer must come back untouched.
+ */
+static void
+fuzz_receive(struct fuzz *f)
+{
+	unsigned k = fuzz_control(f, FUZZ_READ_ROOM);
+	size_t n = k == FUZZ_READ_ROOM ? 2 * (size_t)f->max_line :
+	    1 + (k - 1) % (2 * (size_t)f->max_line), before, i;
+	static char rbuf[2 * FUZZ_MAX_LINE];
+	struct conn_buf *old = f->c.buf, *replaced;
+	const char *pinned = NULL;
+	struct conn_echo echo;
+	uint32_t newlines = 0;
+	int pin = (k & 1) != 0 && f->c.state == CONN_WRITING;
+
+	if (n > f->inlen - f->consumed)
+		n = f->inlen - f->consumed;
+	memcpy(rbuf, f->in + f->consumed, n);
+	before = f->outlen + conn_unsent(&f->c);
+	if (pin)
+		pinned = old->data + old->off;
+	FUZZ_CHECK(f, conn_owe(&f->c, &f->pool, rbuf, n, pin, &replaced,
+	    &echo) == 0);
+	f->consumed += n;
+	FUZZ_CHECK(f, replaced == NULL || (pin && replaced == old));
+	if (replaced != NULL) {
+		/* What the send in flight reads is where it was, unchanged. */
+		FUZZ_CHECK(f, memcmp(pinned, f->in + f->outlen,
+		    conn_unsent(&f->c) < old->pending ? conn_unsent(&f->c) :
+		    old->pending) == 0);
+		bufpool_put(&f->pool, replaced, replaced->cap);
+	} else if (pin) {
+		FUZZ_CHECK(f, f->c.buf->data + f->c.buf->off == pinned);
+	}
+	for (i = before; i < f->outlen + conn_unsent(&f->c); i++)
+		newlines += f->in[i] == '\n';
+	FUZZ_CHECK(f, echo.lines == newlines);
+	FUZZ_CHECK(f, conn_held(&f->c) == fuzz_contract_held(f));
+	for (i = 0; i < n; i++)
+		rbuf[i] = (char)~rbuf[i];
+}
+
 /* The socket is writable again: offer the pending echo to the kernel. */
 static void
 fuzz_write(struct fuzz *f)
@@ -320,8 +392,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_check_state(&f);
 
+	f.ring = (flags & FUZZ_FLAG_RING) != 0;
 	while (f.consumed < f.inlen) {
-		if (f.c.state == CONN_WRITING)
+		if (f.ring && (f.c.state == CONN_READING ||
+		    (f.nctl > 0 && (f.ctl[0] & 2) != 0)))
+			fuzz_receive(&f);
+		else if (f.c.state == CONN_WRITING)
 			fuzz_write(&f);
 		else
 			fuzz_read(&f);
