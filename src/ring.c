@@ -526,6 +526,8 @@ ring_run(struct server *s)
 		return;
 	}
 	r->running = true;
+	/* Each enter then skips looking the ring's descriptor up; optional. */
+	(void)io_uring_register_ring_fd(&r->uring);
 	/* A hand-over's connections were taken before this thread ran. */
 	for (uint32_t t = s->idle_list.head; t != TIMEOUT_NONE;
 	    t = timeout_next(&s->idle_list, t))
