@@ -2,22 +2,29 @@
  * A worker's io_uring (io = io_uring): connections move their bytes
  * through one ring per worker instead of read and write calls.
  *
- * libev still owns the loop.  The ring defers the kernel's completion
- * work to the worker's own io_uring_enter (DEFER_TASKRUN): nothing
- * interrupts the thread, and one thread alone submits (SINGLE_ISSUER, so
- * the ring is enabled in the worker's thread).  The kernel signals an
- * eventfd when work comes; libev watches it, and before each wait a
- * prepare watcher enters the ring once per round: that enter sends one
- * round's echoes and collects the next round's receives.
+ * libev keeps accept, the timers, the control channel and PROXY
+ * headers, but the worker waits in the ring (ring_loop): libev's epoll
+ * descriptor is polled through the ring, and libev takes a non-blocking
+ * turn when that fires or its next timer is due.  The ring defers the
+ * kernel's completion work to the worker's own io_uring_enter
+ * (DEFER_TASKRUN), so nothing interrupts the thread mid-round and a
+ * completion's receive never races the sender for the socket's lock; only
+ * a wait inside io_uring_enter is woken promptly for that work, which is
+ * why the ring, not epoll_wait, is where the worker sleeps.  One thread
+ * submits (SINGLE_ISSUER): the ring is enabled in the worker's thread.
+ * Each round is one enter: it sends the last round's echoes and waits for
+ * and collects the next round's receives.
  *
  * Each Reading connection has one multishot receive armed, drawing from a
  * ring of provided buffers: an idle connection holds no buffer.  Bytes are
  * taken into the state machine (conn_owe) and the buffer goes back to the
  * ring at once, so a client that never reads holds nothing of the shared
- * ring; what it sent goes into its own connection buffer, and once that
- * owes more than max_line its receive is cancelled, leaving the rest in the
- * kernel's socket buffer and the client to TCP's flow control.  A send is
- * in flight at most once per connection, from its buffer.
+ * ring; what it sent goes into its own connection buffer.  Once one of
+ * its sends does not finish within its submission (the client's socket is
+ * full) or it owes more than max_line, its receive is cancelled, leaving
+ * the rest in the kernel's socket buffer and the client to TCP's flow
+ * control.  A send is in flight at most once per connection, from its
+ * buffer.
  *
  * A completion names its connection by token and by the connection's
  * number in the process: a slot reused before a late completion arrives
