@@ -49,8 +49,9 @@ took_only() {
 	[ "$(log_count "connection [0-9]* from")" -eq 1 ] &&
 	    log_has "connection [0-9]* from 127\.0\.0\.1:$(lport "$1") "
 }
+# The log's writer thread may write the line after the echo went out.
 check "the daemon took one connection, the talker's, into its one slot" \
-    took_only talker
+    wait_until took_only talker
 close_client talker
 close_client silent
 

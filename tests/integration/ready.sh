@@ -77,7 +77,7 @@ check "... only the -l address, not the file's 127.0.0.3" \
     test "$(cat "$WORKDIR/layered.ready")" = "$addr" -a "${addr%:*}" = 127.0.0.1
 echoes_back "$WORKDIR/lines" "$(port_of "$addr")"
 check "... -o log_level=debug wins over the file's info" \
-    log_has "debug: connection [0-9]* from 127.0.0.1:"
+    wait_until log_has "debug: connection [0-9]* from 127.0.0.1:"
 ini layered server.listen=127.0.0.4:0 daemon.log_level=error \
     connection.idle_timeout=1s > /dev/null
 : > "$DAEMON_LOG"
