@@ -29,7 +29,7 @@ held_within() {
 }
 
 cfg=$(ini bytes server.listen=127.0.0.1:0 connection.framing=bytes \
-    connection.line_timeout=1s connection.idle_timeout=6s \
+    connection.line_timeout=1s connection.idle_timeout=10s \
     connection.max_line=4k daemon.log_level=debug)
 check "daemon starts with framing = bytes" start_daemon "$cfg"
 
@@ -48,7 +48,7 @@ printf 'no newline at all' > "$WORKDIR/nonl"
 check "nc -N with no newline: the whole echo" echoes_back "$WORKDIR/nonl"
 
 # line_timeout (1s) has no partial line to time: the idle client is closed
-# by idle_timeout (6s), and the log says which.
+# by idle_timeout (10s), and the log says which.
 check "the quiet client is closed in the end, by idle_timeout" \
     wait_until log_has "closed: idle timeout"
 check "... not by line_timeout" test "$(log_count "line timeout")" -eq 0
