@@ -163,7 +163,7 @@ upgrade_quiesce(struct daemon *d)
 		handover_fragment_init(&d->handed_listeners[i], version);
 		handover_fragment_init(&d->handed_conns[i], version);
 		server_handover(&d->servers[i], &d->handed_listeners[i],
-		    &d->handed_conns[i]);
+		    &d->handed_conns[i], d->quiesced_ns);
 	}
 	d->upgrade = DAEMON_UPGRADE_QUIESCING;
 }

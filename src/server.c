@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 uint32_t
@@ -192,17 +193,29 @@ static void
 server_give_over(struct server *s)
 {
 	struct handover_writer *listeners, *conns;
+	uint64_t asked_ns, now_ns;
+	struct timespec ts;
 	unsigned nl, nc;
 
 	pthread_mutex_lock(&s->ctl.lock);
 	listeners = s->ctl.handover_listeners;
 	conns = s->ctl.handover_conns;
+	asked_ns = s->ctl.handover_asked_ns;
 	pthread_mutex_unlock(&s->ctl.lock);
 	nl = listener_export_all(s, listeners);
 	/* What each connection holds and owes is exact once nothing is in flight. */
 	if (s->ring != NULL)
 		ring_quiesce(s);
-	nc = session_export_all(s, conns);
+	/*
+	 * The next image adds the pause since the owner asked to every
+	 * timer's age: the ages go as of that moment, not of this one, which
+	 * a slow wake-up or the ring's quiescing may have put later.
+	 */
+	ev_now_update(s->loop);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	nc = session_export_all(s, conns, now_ns > asked_ns ?
+	    (uint32_t)((now_ns - asked_ns) / 1000000u) : 0);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	ev_timer_stop(s->loop, &s->line_timer);
 	ev_timer_stop(s->loop, &s->proxy_timer);
@@ -217,11 +230,12 @@ server_give_over(struct server *s)
 
 void
 server_handover(struct server *s, struct handover_writer *listeners,
-    struct handover_writer *conns)
+    struct handover_writer *conns, uint64_t asked_ns)
 {
 	pthread_mutex_lock(&s->ctl.lock);
 	s->ctl.handover_listeners = listeners;
 	s->ctl.handover_conns = conns;
+	s->ctl.handover_asked_ns = asked_ns;
 	s->ctl.pending |= SERVER_CMD_HANDOVER;
 	pthread_mutex_unlock(&s->ctl.lock);
 	ev_async_send(s->loop, &s->ctl.wake);

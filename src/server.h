@@ -228,6 +228,7 @@ struct server_ctl {
 	struct handover_writer *handover_listeners; /* set by the owner with a
 	                                   HANDOVER: where its listeners go */
 	struct handover_writer *handover_conns; /* and its connections */
+	uint64_t handover_asked_ns;     /* CLOCK_MONOTONIC when the owner asked */
 	bool handed;                    /* it handed them over and stopped */
 	char bound[SERVER_LISTENERS][ADDR_TEXT]; /* the addresses it listens on,
 	                                   in token order, as last published */
@@ -366,7 +367,7 @@ unsigned server_bound(struct server *s, char (*out)[ADDR_TEXT],
  * keeps them), and stop.  server_handed() says when it has.
  */
 void server_handover(struct server *s, struct handover_writer *listeners,
-    struct handover_writer *conns);
+    struct handover_writer *conns, uint64_t asked_ns);
 bool server_handed(struct server *s);
 
 /* True once the worker's loop has ended; safe from any thread. */
@@ -593,9 +594,12 @@ struct handover_conn;
 
 /*
  * Write every connection into w as a hand-over record and forget it, its
- * descriptor left open for the next image; returns how many.
+ * descriptor left open for the next image; returns how many.  Timer ages
+ * are taken as of lag_ms ago: the owner's moment of the hand-over, from
+ * which the next image counts the pause.
  */
-unsigned session_export_all(struct server *s, struct handover_writer *w);
+unsigned session_export_all(struct server *s, struct handover_writer *w,
+    uint32_t lag_ms);
 
 /*
  * Take n handed connections, their timers as old as they were; one that

@@ -40,8 +40,16 @@ session_peer_address(struct server *s, uint32_t index,
 	return sizeof(struct sockaddr_in6);
 }
 
+/* An age as of lag_ms before now: the owner's moment of the hand-over. */
+static uint32_t
+session_age_then(uint32_t age, uint32_t lag_ms)
+{
+	return age > lag_ms ? age - lag_ms : 0;
+}
+
 unsigned
-session_export_all(struct server *s, struct handover_writer *w)
+session_export_all(struct server *s, struct handover_writer *w,
+    uint32_t lag_ms)
 {
 	uint32_t now = server_now_ms(s);
 	unsigned n = 0;
@@ -59,7 +67,8 @@ session_export_all(struct server *s, struct handover_writer *w)
 			.size = c->buf != NULL ? c->buf->size : 0,
 			.pending = (uint32_t)conn_unsent(c),
 			.held = (uint32_t)conn_held(c),
-			.idle_age_ms = timeout_age_ms(&s->idle_list, token, now),
+			.idle_age_ms = session_age_then(timeout_age_ms(
+			    &s->idle_list, token, now), lag_ms),
 			.id = s->ids[token],
 		};
 
@@ -67,8 +76,8 @@ session_export_all(struct server *s, struct handover_writer *w)
 			rec.flags |= HANDOVER_REFUSE_HEADER;
 		/* The line list and the PROXY list share their times. */
 		if (rec.held > 0 || s->proxy[token] != NULL)
-			rec.line_age_ms = timeout_age_ms(&s->line_list, token,
-			    now);
+			rec.line_age_ms = session_age_then(timeout_age_ms(
+			    &s->line_list, token, now), lag_ms);
 		if (s->proxy[token] != NULL) {
 			rec.header_have = s->proxy[token]->have;
 			rec.header = s->proxy[token]->buf;
