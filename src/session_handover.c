@@ -190,9 +190,16 @@ session_import_all(struct server *s, const struct handover_conn *conns,
 {
 	struct session_since *idle = calloc(n + 1, sizeof(*idle));
 	struct session_since *line = calloc(n + 1, sizeof(*line));
-	uint32_t now = server_now_ms(s), limit = s->slab.limit, biggest = 0;
+	uint32_t now, limit = s->slab.limit, biggest = 0;
 	unsigned taken = 0, nline = 0;
 
+	/*
+	 * The ages count up to now; the loop's time is as old as the loop,
+	 * which the start may have made a while ago (half a second under
+	 * ThreadSanitizer): the timers would end that much early.
+	 */
+	ev_now_update(s->loop);
+	now = server_now_ms(s);
 	for (unsigned i = 0; i < n; i++)
 		if (conns[i].size > biggest)
 			biggest = conns[i].size;
