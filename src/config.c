@@ -600,7 +600,13 @@ config_summary(const struct config *cfg, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u listener(s), max_connections %u, max_line %u,"
 	    " idle_timeout %ums, io %s", cfg->nlisten, cfg->max_connections,
-	    cfg->max_line, cfg->idle_timeout_ms, config_io_names[cfg->io]);
+	    cfg->max_line, cfg->idle_timeout_ms, config_io_text(cfg->io));
+}
+
+const char *
+config_io_text(uint32_t io)
+{
+	return config_io_names[io];
 }
 
 int

@@ -175,9 +175,12 @@ int config_format(const struct config *cfg, char *buf, size_t len);
 
 /*
  * "2 listener(s), max_connections 10000, max_line 65536, idle_timeout
- * 300000ms": the settings a start or a reload logs.
+ * 300000ms, io epoll": the settings a start or a reload logs.
  */
 void config_summary(const struct config *cfg, char *buf, size_t len);
+
+/* "epoll" or "io_uring": the word of an enum config_io. */
+const char *config_io_text(uint32_t io);
 
 /* True when sa lies in one of the networks of proxy_from. */
 int config_proxy_trusted(const struct config *cfg, const struct sockaddr *sa);

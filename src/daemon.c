@@ -266,8 +266,8 @@ daemon_reload(struct daemon *d)
 		    d->count == 1 ? "es" : "");
 	if (d->next.io != d->cfg.io) {
 		log_warn("io: a change takes effect at restart or at a"
-		    " hand-over (SIGUSR2); %s goes on", d->cfg.io ==
-		    CONFIG_IO_URING ? "io_uring" : "epoll");
+		    " hand-over (SIGUSR2); %s goes on",
+		    config_io_text(d->cfg.io));
 		/* The configuration in force says what the workers do. */
 		d->next.io = d->cfg.io;
 	}

@@ -56,15 +56,6 @@ static const char *const upgrade_kind_names[] = {
 	[HANDOVER_SHARED_TCP] = "shared",
 };
 
-static uint64_t
-upgrade_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 upgrade_cloexec(int fd, bool on)
 {
@@ -158,7 +149,7 @@ upgrade_quiesce(struct daemon *d)
 		return;
 	}
 	service_reloading();
-	d->quiesced_ns = upgrade_now_ns();
+	d->quiesced_ns = server_monotonic_ns();
 	for (unsigned i = 0; i < d->count; i++) {
 		handover_fragment_init(&d->handed_listeners[i], version);
 		handover_fragment_init(&d->handed_conns[i], version);
@@ -765,7 +756,7 @@ daemon_upgrade_import(struct daemon *d)
 		return;
 	}
 	/* The pause counts toward every timer, as if no exec had happened. */
-	paused_ms = (uint32_t)((upgrade_now_ns() - d->quiesced_ns) / 1000000u);
+	paused_ms = (uint32_t)((server_monotonic_ns() - d->quiesced_ns) / 1000000u);
 	for (unsigned i = 0; i < d->ntaken; i++) {
 		d->taken[i].idle_age_ms += paused_ms;
 		d->taken[i].line_age_ms += paused_ms;
@@ -779,7 +770,7 @@ daemon_upgrade_import(struct daemon *d)
 		total += session_import_all(&d->servers[w], mine, n);
 	}
 	free(mine);
-	d->took_pause_ms = (double)(upgrade_now_ns() - d->quiesced_ns) / 1e6;
+	d->took_pause_ms = (double)(server_monotonic_ns() - d->quiesced_ns) / 1e6;
 	d->ntaken = total;
 	daemon_upgrade_free(d);
 }

@@ -150,6 +150,22 @@ ring_sqe(struct server_ring *r)
 	return sqe;
 }
 
+/*
+ * An entry for an operation of the connection's, or NULL when none could
+ * be had even after a submission: the connection is then closed.
+ */
+static struct io_uring_sqe *
+ring_conn_sqe(struct server *s, uint32_t token, const char *what)
+{
+	struct io_uring_sqe *sqe = ring_sqe(s->ring);
+
+	if (sqe == NULL) {
+		errno = EBUSY;
+		session_fail(s, token, what);
+	}
+	return sqe;
+}
+
 static void
 ring_cancel(struct server_ring *r, uint64_t ud)
 {
@@ -190,12 +206,9 @@ ring_arm_recv(struct server *s, uint32_t token)
 	if (sl->ring_recv || r->quiescing || !r->running ||
 	    !ring_wants_recv(sl))
 		return;
-	sqe = ring_sqe(r);
-	if (sqe == NULL) {
-		errno = EBUSY;
-		session_fail(s, token, "io_uring receive");
+	sqe = ring_conn_sqe(s, token, "io_uring receive");
+	if (sqe == NULL)
 		return;
-	}
 	io_uring_prep_recv_multishot(sqe, sl->io.fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_GROUP;
@@ -218,12 +231,9 @@ ring_send(struct server *s, uint32_t token)
 	conn_pending(&sl->conn, &data, &len);
 	if (len == 0)
 		return;
-	sqe = ring_sqe(r);
-	if (sqe == NULL) {
-		errno = EBUSY;
-		session_fail(s, token, "io_uring send");
+	sqe = ring_conn_sqe(s, token, "io_uring send");
+	if (sqe == NULL)
 		return;
-	}
 	io_uring_prep_send(sqe, sl->io.fd, data, len, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ring_ud(s, token, RING_SEND));
 	sl->ring_send = 1;
@@ -695,9 +705,8 @@ static void
 ring_wait_idle(struct server *s, int ms)
 {
 	struct server_ring *r = s->ring;
-	struct timespec start, now;
+	uint64_t end_ns = server_monotonic_ns() + (uint64_t)ms * 1000000u;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (r->inflight > 0) {
 		struct __kernel_timespec ts = { 0, 10 * 1000 * 1000 };
 		struct io_uring_cqe *cqe;
@@ -709,9 +718,7 @@ ring_wait_idle(struct server *s, int ms)
 		    rc != -EBUSY)
 			break;
 		ring_reap(s);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+		if (server_monotonic_ns() >= end_ns)
 			break;
 	}
 }

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 uint32_t
@@ -194,7 +193,6 @@ server_give_over(struct server *s)
 {
 	struct handover_writer *listeners, *conns;
 	uint64_t asked_ns, now_ns;
-	struct timespec ts;
 	unsigned nl, nc;
 
 	pthread_mutex_lock(&s->ctl.lock);
@@ -212,8 +210,7 @@ server_give_over(struct server *s)
 	 * a slow wake-up or the ring's quiescing may have put later.
 	 */
 	ev_now_update(s->loop);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	now_ns = server_monotonic_ns();
 	nc = session_export_all(s, conns, now_ns > asked_ns ?
 	    (uint32_t)((now_ns - asked_ns) / 1000000u) : 0);
 	ev_timer_stop(s->loop, &s->idle_timer);

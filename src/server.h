@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "bufpool.h"
 #include "config.h"
@@ -283,6 +284,16 @@ struct server {
 	                                   use; NULL with io = epoll */
 	bool broken;                    /* the loop is to end (server_break) */
 };
+
+/* CLOCK_MONOTONIC in ns: the clock hand-overs and waits are measured by. */
+static inline uint64_t
+server_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* End the worker's loop after this event, whichever waits for events. */
 static inline void

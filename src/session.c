@@ -503,8 +503,7 @@ session_received(struct server *s, uint32_t token, const char *data,
 	counter_add(&s->stats.lines_echoed, echo.lines);
 	if (echo.fragments > 0)
 		counter_add(&s->stats.fragments, echo.fragments);
-	s->held += conn_held(c) + conn_unsent(c);
-	s->held -= before;
+	session_account(s, c, before);
 	session_track_line(s, token, held, echo.lines + echo.fragments > 0 ||
 	    c->framing == CONN_FRAMING_BYTES);
 	session_touch(s, token);
