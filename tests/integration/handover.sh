@@ -192,7 +192,7 @@ check "2 workers to 1: the new image serves 6 connections" \
 check "... with 1 worker" \
     test "$(log_count 'running .* with 1 worker:')" -eq 1
 check "... on the port it had ($port_before)" \
-    log_has "listening on 127.0.0.1:$port_before (token [0-9]*, the owner's)"
+    wait_until log_has "listening on 127.0.0.1:$port_before (token [0-9]*, the owner's)"
 for i in 1 2 3 4 5 6; do send "w$i" 'then the rest %d\n' "$i"; done
 ok=yes
 for i in 1 2 3 4 5 6; do wait_echoed "w$i" || ok=no; done
@@ -296,7 +296,7 @@ PY
 	check "socket activation: the hand-over keeps the passed socket" \
 	    wait_until log_has 'hand-over: serving [12] connection(s) taken over'
 	check "... and says it is the service manager's" \
-	    log_has 'listening on 127.0.0.1:'"$PORT"' (token 0, passed by the service manager)'
+	    wait_until log_has 'listening on 127.0.0.1:'"$PORT"' (token 0, passed by the service manager)'
 	printf 'after\n' > "$WORKDIR/after"
 	for i in 1 2 3 4 5; do echoes_back "$WORKDIR/after" "$PORT"; done
 	touch "$WORKDIR/loop.stop"

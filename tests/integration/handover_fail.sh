@@ -303,7 +303,7 @@ kill -USR2 "$DAEMON_PID"
 check "2: the log says -t exited with status 78" \
     wait_until log_has "hand-over: $REAL -t exited with status 78; serving on as before"
 check "2: ... after the -t run named the file's bad line" \
-    log_has "pingpongd: $CFG:[0-9]*: \[connection\] max_line"
+    wait_until log_has "pingpongd: $CFG:[0-9]*: \[connection\] max_line"
 check "2: the same PID serves" same_pid
 check "2: the held lines complete byte for byte" both_complete b1 b2
 check "2: a new client is echoed" fresh badconf

@@ -31,7 +31,7 @@ while [ $i -lt 7 ]; do
 	sleep 0.3
 done
 check "the idle client is closed by the daemon (its nc exits)" wait_exit $idle
-check "the daemon says why: idle timeout" log_has "closed: idle timeout"
+check "the daemon says why: idle timeout" wait_until log_has "closed: idle timeout"
 check "the active client's 7 lines, sent over 2 s, all come back" \
     test "$ticks" -eq 7
 check "only the idle connection was closed for idleness" \

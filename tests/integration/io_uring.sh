@@ -45,7 +45,7 @@ check "... saying the ring cannot be set up, and why" \
 cfg=$(ini ring server.listen=127.0.0.1:0 server.io=io_uring \
     "connection.max_line=$MAX_LINE" daemon.log_level=info)
 check "daemon starts with io = io_uring" start_daemon "$cfg"
-check "... and says so" log_has "running .* io io_uring$"
+check "... and says so" wait_until log_has "running .* io io_uring$"
 i=0
 while [ "$i" -lt "$NONREADERS" ]; do
 	i=$((i + 1))

@@ -45,9 +45,9 @@ got=$(out_size trickler)
 check "the trickled bytes were echoed before the close ($got bytes)" \
     sh -c 'test "$1" -gt 0 && head -c "$1" "$2" | cmp -s - "$3"' sh \
     "$got" "$WORKDIR/trickler.sent" "$WORKDIR/trickler.out"
-check "the daemon logged the line timeout" log_has "line_timeout: closed"
+check "the daemon logged the line timeout" wait_until log_has "line_timeout: closed"
 check "... and the close gives that cause, not the end of input" \
-    log_has "closed: \(echo complete after \)\?line timeout$"
+    wait_until log_has "closed: \(echo complete after \)\?line timeout$"
 check "the client sending whole lines for 4 s is still served" \
     alive "$(client_pid steady)"
 check "and its echo is byte-exact" closes_clean steady

@@ -23,13 +23,13 @@ no_echo() { exchange "$1"; [ ! -s "$WORKDIR/$1.echo" ]; }
 printf 'PROXY TCP4 192.0.2.1 127.0.0.1 40000 6567\r\nhello\nworld\n' > "$WORKDIR/v1"
 check "v1: the header is consumed, the lines after it echoed" echo_is v1 'hello\nworld\n'
 check "v1: the log names the client from the header" \
-    log_has 'PROXY v1 header, client 192\.0\.2\.1:40000'
+    wait_until log_has 'PROXY v1 header, client 192\.0\.2\.1:40000'
 
 # v2, PROXY, TCP4: 198.51.100.7:4660 -> 127.0.0.1:6567, one TLV skipped.
 printf '\015\012\015\012\000\015\012QUIT\012\041\021\000\021\306\063\144\007\177\000\000\001\022\064\031\247\004\000\002hiv2 data\n' > "$WORKDIR/v2"
 check "v2: header and TLV consumed, data echoed" echo_is v2 'v2 data\n'
 check "v2: the log names the client from the header" \
-    log_has 'PROXY v2 header, client 198\.51\.100\.7:4660'
+    wait_until log_has 'PROXY v2 header, client 198\.51\.100\.7:4660'
 printf '\015\012\015\012\000\015\012QUIT\012\040\000\000\000health\n' > "$WORKDIR/local"
 check "v2 LOCAL: served as the balancer's own connection" echo_is local 'health\n'
 

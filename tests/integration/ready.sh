@@ -86,7 +86,7 @@ check "SIGHUP: the file is re-read" wait_until log_has "reloaded $file"
 check "... the -l address still serves" \
     echoes_back "$WORKDIR/lines" "$(port_of "$addr")"
 check "... debug still, from -o, though the file now says error" \
-    log_has "debug: connection [0-9]* from 127.0.0.1:"
+    wait_until log_has "debug: connection [0-9]* from 127.0.0.1:"
 check "... and the file's new listen line is not opened" \
     test "$(log_count "listening on 127.0.0.4")" -eq 0
 # What the command line does not set comes from the file: idle_timeout 1s.

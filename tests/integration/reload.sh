@@ -58,7 +58,7 @@ check "the client connected before keeps echoing" wait_echoed old
 write_config 127.0.0.2:0
 check "SIGHUP without the first listen line: 'reloaded'" reload 2
 check "... and 'no longer listening on 127.0.0.1:$PORT1'" \
-    log_has "no longer listening on 127\.0\.0\.1:$PORT1 "
+    wait_until log_has "no longer listening on 127\.0\.0\.1:$PORT1 "
 check "connecting to 127.0.0.1:$PORT1 now fails" refused 127.0.0.1 "$PORT1"
 line still2 'the second listener, alone now'
 check "127.0.0.2:$PORT2 still echoes" \
@@ -90,7 +90,7 @@ ini reload server.listen=127.0.0.2:0 "connection.max_line=a lot" > /dev/null
 kill -HUP "$DAEMON_PID"
 check "SIGHUP with an invalid file: the daemon logs 'reload failed'" \
     wait_until log_has "reload failed"
-check "... naming $CFG:4" log_has "reload failed.*$CFG:4"
+check "... naming $CFG:4" wait_until log_has "reload failed.*$CFG:4"
 line bad 'after a failed reload'
 check "the daemon is still running and echoes on the old configuration" \
     echoes_back "$WORKDIR/bad" "$PORT2" 127.0.0.2
@@ -107,7 +107,7 @@ failed_twice() { [ "$(log_count 'reload failed')" -eq 2 ]; }
 check "SIGHUP with an address in use: the daemon logs 'reload failed'" \
     wait_until failed_twice
 check "... naming 127.0.0.2:$PORT2 and 'Address already in use'" \
-    log_has "reload failed.*127\.0\.0\.2:$PORT2.*Address already in use"
+    wait_until log_has "reload failed.*127\.0\.0\.2:$PORT2.*Address already in use"
 check "... and the listener it opened meanwhile is closed again" \
     fd_is "$fds"
 line inuse 'after a reload that could not bind'

@@ -65,7 +65,7 @@ send stays 'held: no newline'
 kill -TERM "$DAEMON_PID"
 check "shutdown_timeout = 1s: the daemon exits with status 0" exits_with 0
 check "... after the timeout closed the connection" \
-    log_has "shutdown_timeout: closing 1 connection"
+    wait_until log_has "shutdown_timeout: closing 1 connection"
 check "... and the client got its held bytes before the close" \
     wait_echoed stays
 close_client stays
@@ -98,7 +98,7 @@ check "... after a SIGHUP during the drain, new connections are still refused" \
 kill -TERM "$DAEMON_PID"
 # Far less than the 10 minutes of shutdown_timeout.
 check "... the second SIGTERM ends it: exit status 0 at once" exits_with 0
-check "... the daemon logs 'SIGTERM again'" log_has "SIGTERM again"
+check "... the daemon logs 'SIGTERM again'" wait_until log_has "SIGTERM again"
 check "... the client got its held bytes before the close" wait_echoed again
 close_client again
 

@@ -291,7 +291,7 @@ kill -HUP "$DAEMON_PID"
 reloads() { [ "$(log_count "reloaded $cfg")" -ge "$1" ]; }
 check "SIGHUP adding unix:b.sock: reloaded" wait_until reloads 1
 check "... the log says listening on unix:b.sock (token 1)" \
-    log_has "listening on unix:$B (token 1)\$"
+    wait_until log_has "listening on unix:$B (token 1)\$"
 check "... its file is made, srwx------ under umask 077" mode_is "$B" srwx------
 check "... it echoes" echoes_back "$BIN" "unix:$B"
 check "... and unix:a.sock still echoes" echoes_back "$TEXT" "unix:$A"
@@ -299,7 +299,7 @@ ini reload "server.listen=unix:$B" > /dev/null
 kill -HUP "$DAEMON_PID"
 check "SIGHUP dropping unix:a.sock: reloaded" wait_until reloads 2
 check "... the log says no longer listening on unix:a.sock" \
-    log_has "no longer listening on unix:$A (token 0)\$"
+    wait_until log_has "no longer listening on unix:$A (token 0)\$"
 check "... its file is removed" wait_until test ! -e "$A"
 send held 'after the reloads\n'
 check "... the connection already open on it is still served" \
@@ -322,7 +322,7 @@ kill -HUP "$DAEMON_PID"
 check "SIGHUP adding unix:c.sock and an address not ours: the reload fails" \
     wait_until log_has "reload failed, keeping the running configuration: bind 192\.0\.2\.1:0: "
 check "... the worker had listened on unix:c.sock and lets it go" \
-    log_has "no longer listening on unix:$C (token [0-9]*): the reload is rolled back"
+    wait_until log_has "no longer listening on unix:$C (token [0-9]*): the reload is rolled back"
 check "... and the file made for it is removed" wait_until test ! -e "$C"
 check "... and unix:b.sock still echoes" echoes_back "$TEXT" "unix:$B"
 stop_daemon TERM

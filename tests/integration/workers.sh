@@ -76,7 +76,7 @@ start_daemon "$(ini workers server.listen=127.0.0.1:0 server.workers=auto \
 cpus=$(nproc)
 [ "$cpus" -le 64 ] || cpus=64
 if [ "$cpus" -gt 1 ]; then
-	check "workers = auto starts $cpus workers" log_has "with $cpus workers"
+	check "workers = auto starts $cpus workers" wait_until log_has "with $cpus workers"
 else
 	check "workers = auto on one CPU runs one server" \
 	    test "$(log_count 'worker 1:')" -eq 0
