@@ -53,8 +53,23 @@
 #endif
 
 #define RING_ENTRIES 4096u              /* submission queue entries */
-#define RING_BUFFERS 1024u              /* provided receive buffers */
-#define RING_BUFFER_SIZE 2048u          /* bytes of each */
+/*
+ * The provided receive buffers: 2 MiB per worker either way.  Where the
+ * kernel can consume a buffer a piece at a time (Linux 6.12), a few large
+ * ones let one receive take a long line whole; elsewhere every receive
+ * takes a buffer of its own, however few bytes it brings, so they are
+ * many and small.
+ */
+#define RING_BUFFER_BYTES (2u * 1024 * 1024)
+#define RING_BUFFERS 1024u              /* the most: the ring's entries */
+#define RING_SMALL_BUFFER 2048u         /* bytes of each, consumed whole */
+#define RING_LARGE_BUFFER 65536u        /* bytes of each, consumed in pieces */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2             /* Linux 6.12; liburing 2.8 names it */
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1u << 4) /* the buffer has room for more */
+#endif
 #define RING_GROUP 0                    /* their buffer group */
 #define RING_ROUNDS 8                   /* submit-and-collect rounds before the loop waits */
 #define RING_QUIESCE_MS 2000            /* most a hand-over waits for the ring to settle */
@@ -70,6 +85,9 @@
 #define RING_TOKEN_MASK ((UINT64_C(1) << RING_TOKEN_BITS) - 1)
 #define RING_ID_MASK ((UINT64_C(1) << (64 - RING_ID_SHIFT)) - 1)
 
+_Static_assert(RING_BUFFER_BYTES / RING_SMALL_BUFFER == RING_BUFFERS &&
+    RING_BUFFER_BYTES % RING_LARGE_BUFFER == 0, "the ring's entries hold"
+    " every buffer, cut either way");
 _Static_assert(SERVER_LISTENERS + CONFIG_MAX_CONNECTIONS_MAX <
     (1u << RING_TOKEN_BITS), "every token fits in a completion's user_data");
 
@@ -90,7 +108,10 @@ struct ring_orphan {
 struct server_ring {
 	struct io_uring uring;
 	struct io_uring_buf_ring *br;   /* the provided buffers' ring */
-	char *bufs;                     /* RING_BUFFERS * RING_BUFFER_SIZE bytes */
+	char *bufs;                     /* RING_BUFFER_BYTES of them */
+	unsigned nbufs, buf_size;       /* how they are cut */
+	uint32_t *buf_used;             /* consumed in pieces: bytes of each
+	                                   that completions have brought */
 	unsigned inflight;              /* receives and sends whose last
 	                                   completion has not come */
 	bool quiescing;                 /* a hand-over: start nothing new */
@@ -182,10 +203,34 @@ ring_cancel(struct server_ring *r, uint64_t ud)
 static void
 ring_recycle(struct server_ring *r, unsigned bid)
 {
-	io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RING_BUFFER_SIZE,
-	    RING_BUFFER_SIZE, (unsigned short)bid,
-	    io_uring_buf_ring_mask(RING_BUFFERS), 0);
+	io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * r->buf_size,
+	    r->buf_size, (unsigned short)bid,
+	    io_uring_buf_ring_mask(r->nbufs), 0);
 	io_uring_buf_ring_advance(r->br, 1);
+}
+
+/*
+ * Where a receive's bytes are, and whether its buffer is ours again.  A
+ * buffer consumed in pieces goes on from where its last completion ended,
+ * and stays the kernel's while it says there is room for more.
+ */
+static const char *
+ring_received_bytes(struct server_ring *r, unsigned bid, int res,
+    unsigned flags, bool *done)
+{
+	const char *at = r->bufs + (size_t)bid * r->buf_size;
+
+	*done = true;
+	if (r->buf_used == NULL)
+		return at;
+	at += r->buf_used[bid];
+	if (flags & IORING_CQE_F_BUF_MORE) {
+		r->buf_used[bid] += (uint32_t)res;
+		*done = false;
+	} else {
+		r->buf_used[bid] = 0;
+	}
+	return at;
 }
 
 /* Whether the connection should have a receive armed now. */
@@ -361,10 +406,13 @@ ring_received(struct server *s, uint32_t token, int res, unsigned flags)
 		sl->ring_recv = 0;
 	if (res > 0) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		bool done;
+		const char *bytes = ring_received_bytes(r, bid, res, flags,
+		    &done);
 
-		session_received(s, token, r->bufs + (size_t)bid *
-		    RING_BUFFER_SIZE, (size_t)res);
-		ring_recycle(r, bid);
+		session_received(s, token, bytes, (size_t)res);
+		if (done)
+			ring_recycle(r, bid);
 		/* It may have closed, and its slot been taken again. */
 		if (s->ids[token] != id || more)
 			return;
@@ -774,29 +822,48 @@ ring_init(struct server *s, char *err, size_t errlen)
 	r->br = mmap(NULL, br_bytes, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	/* Faulted in now: a fixed cost of the worker, not of its load. */
-	r->bufs = mmap(NULL, (size_t)RING_BUFFERS * RING_BUFFER_SIZE,
-	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-	    -1, 0);
-	if (r->br == MAP_FAILED || r->bufs == MAP_FAILED) {
-		snprintf(err, errlen, "io_uring: out of memory for %u receive"
-		    " buffers", RING_BUFFERS);
+	r->bufs = mmap(NULL, RING_BUFFER_BYTES, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	r->buf_used = calloc(RING_BUFFER_BYTES / RING_LARGE_BUFFER,
+	    sizeof(*r->buf_used));
+	if (r->br == MAP_FAILED || r->bufs == MAP_FAILED ||
+	    r->buf_used == NULL) {
+		snprintf(err, errlen, "io_uring: out of memory for %u KiB of"
+		    " receive buffers", RING_BUFFER_BYTES / 1024);
 		goto fail;
 	}
 	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
-	reg.ring_entries = RING_BUFFERS;
 	reg.bgid = RING_GROUP;
+	r->buf_size = RING_LARGE_BUFFER;
+	r->nbufs = RING_BUFFER_BYTES / r->buf_size;
+	reg.ring_entries = r->nbufs;
+	/* liburing 2.3 calls the flags "pad". */
+	reg.pad = IOU_PBUF_RING_INC;
 	rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+	if (rc == -EINVAL) {
+		/* Before Linux 6.12: every receive takes a buffer whole. */
+		free(r->buf_used);
+		r->buf_used = NULL;
+		r->buf_size = RING_SMALL_BUFFER;
+		r->nbufs = RING_BUFFER_BYTES / r->buf_size;
+		reg.ring_entries = r->nbufs;
+		reg.pad = 0;
+		rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, "io_uring: cannot register receive"
 		    " buffers: %s", strerror(-rc));
 		goto fail;
 	}
 	io_uring_buf_ring_init(r->br);
-	for (unsigned i = 0; i < RING_BUFFERS; i++)
-		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i *
-		    RING_BUFFER_SIZE, RING_BUFFER_SIZE, (unsigned short)i,
-		    io_uring_buf_ring_mask(RING_BUFFERS), (int)i);
-	io_uring_buf_ring_advance(r->br, RING_BUFFERS);
+	for (unsigned i = 0; i < r->nbufs; i++)
+		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * r->buf_size,
+		    r->buf_size, (unsigned short)i,
+		    io_uring_buf_ring_mask(r->nbufs), (int)i);
+	io_uring_buf_ring_advance(r->br, r->nbufs);
+	log_debug("%sio_uring: %u receive buffers of %u KiB, %s", s->tag,
+	    r->nbufs, r->buf_size / 1024, r->buf_used != NULL ?
+	    "consumed in pieces" : "each receive taking one whole");
 	r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->wakefd == -1) {
 		snprintf(err, errlen, "io_uring: eventfd: %s", strerror(errno));
@@ -816,7 +883,8 @@ fail:
 	if (r->br != MAP_FAILED && r->br != NULL)
 		munmap(r->br, br_bytes);
 	if (r->bufs != MAP_FAILED && r->bufs != NULL)
-		munmap(r->bufs, (size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+		munmap(r->bufs, RING_BUFFER_BYTES);
+	free(r->buf_used);
 	io_uring_queue_exit(&r->uring);
 	free(r);
 	return -1;
@@ -843,7 +911,8 @@ ring_destroy(struct server *s)
 	free(r->sends);
 	free(r->judged);
 	munmap(r->br, RING_BUFFERS * sizeof(struct io_uring_buf));
-	munmap(r->bufs, (size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+	munmap(r->bufs, RING_BUFFER_BYTES);
+	free(r->buf_used);
 	free(r);
 	s->ring = NULL;
 }

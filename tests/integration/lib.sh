@@ -17,9 +17,9 @@ set -u
 : "${PINGPONGD_IO:=}"
 # With io = io_uring a receive can run ahead of back-pressure by what the
 # kernel had taken in before it was stopped: at most the ring's buffers
-# (RING_BUFFERS x RING_BUFFER_SIZE in src/ring.c).  Bounds on what a
-# non-reader costs add this.
-RING_RUNAHEAD_BYTES=$((1024 * 2048))
+# (RING_BUFFER_BYTES in src/ring.c).  Bounds on what a non-reader costs
+# add this.
+RING_RUNAHEAD_BYTES=$((2 * 1024 * 1024))
 if [ "$PINGPONGD_IO" = io_uring ]; then RUNAHEAD_BYTES=$RING_RUNAHEAD_BYTES; else RUNAHEAD_BYTES=0; fi
 : "${LOADCLIENT:=${abs_top_builddir:-.}/tests/tools/loadclient}"
 
