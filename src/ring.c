@@ -477,7 +477,20 @@ ring_complete(struct server *s, const struct io_uring_cqe *cqe)
 		if (live) {
 			ring_received(s, token, cqe->res, cqe->flags);
 		} else if (cqe->flags & IORING_CQE_F_BUFFER) {
-			ring_recycle(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+			unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			bool done = r->buf_used == NULL;
+
+			/*
+			 * Nobody takes these bytes, but a buffer consumed in
+			 * pieces still counts them, and may still be the
+			 * kernel's: given back then, it would be in the ring
+			 * twice.
+			 */
+			if (cqe->res > 0)
+				(void)ring_received_bytes(r, bid, cqe->res,
+				    cqe->flags, &done);
+			if (done)
+				ring_recycle(r, bid);
 		}
 	} else {
 		if (r->norphans > 0)

@@ -10,7 +10,7 @@ DENY_URING=${abs_top_builddir:-.}/tests/tools/deny_uring
 MAX_LINE=4096
 NONREADERS=4
 
-plan 18
+plan 21
 
 # The kernel: setarch makes uname(2) say 2.6, as an old kernel would.
 "$PINGPONGD" -t -o server.io=io_uring > "$WORKDIR/t.out" 2>&1
@@ -119,5 +119,38 @@ check "hand-over back to io = io_uring" wait_until uring_twice
 send reader ', whole after the second\n'
 check "... and echoes that line whole too" wait_echoed reader
 stop_daemon KILL
+
+# Connections closed while their bytes still arrive: a PROXY header from an
+# address not in proxy_from closes the connection at its first bytes, and
+# the receives that completed for it after those come back to nobody.
+# Their buffers must go back to the ring as the kernel left them (a buffer
+# consumed in pieces may still be the kernel's), or later bytes land in
+# the wrong place: a reader's lines after them, over 4 times the ring's 2 MiB,
+# must echo byte for byte.
+cfg=$(ini refused server.listen=127.0.0.1:0 server.io=io_uring \
+    server.proxy_protocol=on server.proxy_from=192.0.2.0/24 \
+    daemon.log_level=info)
+check "a daemon refusing PROXY headers from 127.0.0.1 starts" \
+    start_daemon "$cfg"
+{
+	printf 'PROXY TCP4 192.0.2.1 192.0.2.2 40000 7\r\n'
+	head -c 262144 /dev/zero | tr '\0' 'x'
+} > "$WORKDIR/refused.in"
+i=0
+while [ "$i" -lt 20 ]; do
+	i=$((i + 1))
+	# The daemon resets it; what nc says about that is not the point.
+	nc -N -w "$WAIT_SECONDS" 127.0.0.1 "$PORT" < "$WORKDIR/refused.in" \
+	    > /dev/null 2>&1
+done
+awk 'BEGIN { for (i = 0; i < 120000; i++)
+	printf "line %06d of the reader after the refusals %s\n", i,
+	    substr("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQ", 1 + i % 53) }' \
+    > "$WORKDIR/after"
+check "... and over 8 MiB of lines after them echo byte for byte" \
+    echoes_back "$WORKDIR/after"
+stop_daemon TERM
+check "... the 20 were closed over their header" \
+    log_has "stopped: .*, 20 over a PROXY header,"
 
 finish
