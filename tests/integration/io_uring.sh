@@ -10,7 +10,7 @@ DENY_URING=${abs_top_builddir:-.}/tests/tools/deny_uring
 MAX_LINE=4096
 NONREADERS=4
 
-plan 21
+plan 22
 
 # The kernel: setarch makes uname(2) say 2.6, as an old kernel would.
 "$PINGPONGD" -t -o server.io=io_uring > "$WORKDIR/t.out" 2>&1
@@ -129,9 +129,21 @@ stop_daemon KILL
 # must echo byte for byte.
 cfg=$(ini refused server.listen=127.0.0.1:0 server.io=io_uring \
     server.proxy_protocol=on server.proxy_from=192.0.2.0/24 \
-    daemon.log_level=info)
+    daemon.log_level=debug)
 check "a daemon refusing PROXY headers from 127.0.0.1 starts" \
     start_daemon "$cfg"
+# Linux 6.12 takes buffers consumed in pieces; an older kernel, whole ones.
+release=$(uname -r)
+major=${release%%.*}
+minor=${release#*.}
+minor=${minor%%[!0-9]*}
+if [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 12 ]; }; then
+	buffers='32 receive buffers of 64 KiB, consumed in pieces'
+else
+	buffers='1024 receive buffers of 2 KiB, each receive taking one whole'
+fi
+check "... with $buffers (Linux $release)" \
+    wait_until log_has "io_uring: $buffers$"
 {
 	printf 'PROXY TCP4 192.0.2.1 192.0.2.2 40000 7\r\n'
 	head -c 262144 /dev/zero | tr '\0' 'x'
