@@ -419,7 +419,7 @@ ring_received(struct server *s, uint32_t token, int res, unsigned flags)
 	} else if (res == 0) {
 		session_end(s, token, CONN_END_CLIENT);
 		return;
-	} else if (res != -ECANCELED && res != -ENOBUFS) {
+	} else if (res != -ECANCELED && res != -EINTR && res != -ENOBUFS) {
 		errno = -res;
 		session_fail(s, token, "read");
 		return;
@@ -434,8 +434,16 @@ ring_sent(struct server *s, uint32_t token, int res)
 	struct slot *sl = server_slot(s, token);
 
 	sl->ring_send = 0;
-	if (res == -ECANCELED)
+	/*
+	 * Cancelled, or interrupted where the kernel had handed the send to
+	 * one of its worker threads, which a cancel (a hand-over's) signals:
+	 * either way nothing was sent, and the bytes are still ours.  Send
+	 * them again, unless a hand-over is taking them.
+	 */
+	if (res == -ECANCELED || res == -EINTR) {
+		ring_send(s, token);
 		return;
+	}
 	if (res < 0) {
 		errno = -res;
 		session_fail(s, token, "write");
