@@ -9,8 +9,9 @@ RSS_MAX_KB=$((64 * 1024))       # VmRSS bound for the bare daemon
 RSS_GROWTH_KB=$((16 * 1024))    # allowed VmRSS growth while it is stalled
 # A sanitizer's own memory grows with what the daemon touches: TSan keeps
 # shadow bytes for each byte the run-ahead moves through, ASan pads and
-# quarantines what is allocated.  With io_uring they measured +14 to +19
-# MiB (TSan) and +9.5 MiB (ASan) where the plain build grows by 4 MiB.
+# quarantines what is allocated.  With io_uring they measured +13.6 to
+# +18.6 MiB (TSan) and +9.2 MiB (ASan) where the plain build grows by
+# +3.7 to +3.9 MiB.
 # Three times the bound still fails a daemon that takes the 64 MiB in.
 if [ "${PINGPONGD_SANITIZERS:-no}" = yes ]; then
 	RSS_GROWTH_KB=$((3 * RSS_GROWTH_KB))

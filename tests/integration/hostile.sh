@@ -13,8 +13,8 @@ RESETS=3
 # read scratch: allow a little more than that and the allocator's slack.
 # With io_uring each client that sends without reading may also be owed
 # the ring's run-ahead: the non-reader, and each resetting client before
-# its reset, whose freed buffer the allocator may keep.  Measured: +2.4,
-# +4.2 or +6.2 MiB (one, two or three of them kept); epoll +0.14 MiB.
+# its reset, whose freed buffer the allocator may keep.  Measured: +2.3 to
+# +2.5, +4.1 or +6.0 MiB (one, two or three of them kept); epoll +0.14 MiB.
 RSS_GROWTH_KB=$((4 * MAX_LINE_KB + 2048 + (1 + RESETS) * RUNAHEAD_BYTES / 1024))
 
 plan 10
